@@ -1,0 +1,93 @@
+"""ActrType / ActrId text forms (PROTOCOL.md ID-1) and the offerer rule (SIG-6).
+
+Type: ``manufacturer:name:version``; id: ``<serial hex>@<realm_id>/<type>``.
+Only the canonical form parses (lowercase hex, no leading zeros), so text and
+message round-trip exactly and a text form can serve as a dictionary key.
+"""
+
+from __future__ import annotations
+
+import re
+
+from actr.protocol.actr_pb2 import ActrId, ActrType, Realm
+
+__all__ = [
+    "IdentityError",
+    "id_text",
+    "is_offerer",
+    "make_id",
+    "parse_id",
+    "parse_type",
+    "same_type",
+    "type_text",
+]
+
+_PART = r"[A-Za-z0-9_.\-]+"
+_TYPE_RE = re.compile(rf"({_PART}):({_PART}):({_PART})")
+_ID_RE = re.compile(r"(0|[1-9a-f][0-9a-f]*)@(0|[1-9][0-9]*)/(.*)", re.DOTALL)
+_U32_MAX = 2**32 - 1
+_U64_MAX = 2**64 - 1
+_MAX_TEXT = 512
+
+
+class IdentityError(ValueError):
+    """Text that is not a valid ActrType or ActrId."""
+
+
+def parse_type(text: str) -> ActrType:
+    if len(text) > _MAX_TEXT:
+        raise IdentityError(f"actor type text longer than {_MAX_TEXT} characters")
+    m = _TYPE_RE.fullmatch(text)
+    if m is None:
+        raise IdentityError(
+            f"malformed actor type {text!r}: expected manufacturer:name:version "
+            "(letters, digits, '_', '.', '-')"
+        )
+    return ActrType(manufacturer=m.group(1), name=m.group(2), version=m.group(3))
+
+
+def type_text(t: ActrType) -> str:
+    for part in (t.manufacturer, t.name, t.version):
+        if not re.fullmatch(_PART, part):
+            raise IdentityError(f"actor type has an invalid part {part!r}")
+    return f"{t.manufacturer}:{t.name}:{t.version}"
+
+
+def parse_id(text: str) -> ActrId:
+    if len(text) > _MAX_TEXT:
+        raise IdentityError(f"actor id text longer than {_MAX_TEXT} characters")
+    m = _ID_RE.fullmatch(text)
+    if m is None:
+        raise IdentityError(
+            f"malformed actor id {text!r}: expected <serial hex>@<realm>/<manufacturer:name:version>"
+        )
+    serial = int(m.group(1), 16)
+    realm = int(m.group(2))
+    if serial > _U64_MAX:
+        raise IdentityError(f"actor id serial out of range in {text!r}")
+    if realm > _U32_MAX:
+        raise IdentityError(f"actor id realm out of range in {text!r}")
+    return make_id(realm, serial, parse_type(m.group(3)))
+
+
+def id_text(actr_id: ActrId) -> str:
+    return f"{actr_id.serial_number:x}@{actr_id.realm.realm_id}/{type_text(actr_id.type)}"
+
+
+def make_id(realm_id: int, serial: int, actr_type: ActrType) -> ActrId:
+    out = ActrId(realm=Realm(realm_id=realm_id), serial_number=serial)
+    out.type.CopyFrom(actr_type)
+    return out
+
+
+def same_type(a: ActrType, b: ActrType) -> bool:
+    return (a.manufacturer, a.name, a.version) == (b.manufacturer, b.name, b.version)
+
+
+def is_offerer(local: ActrId, remote: ActrId) -> bool:
+    """SIG-6: the side with the smaller (realm_id, serial_number) makes the offer."""
+    mine = (local.realm.realm_id, local.serial_number)
+    theirs = (remote.realm.realm_id, remote.serial_number)
+    if mine == theirs:
+        raise ValueError("an actor does not connect to itself")
+    return mine < theirs
