@@ -59,7 +59,8 @@ def parse_id(text: str) -> ActrId:
     m = _ID_RE.fullmatch(text)
     if m is None:
         raise IdentityError(
-            f"malformed actor id {text!r}: expected <serial hex>@<realm>/<manufacturer:name:version>"
+            f"malformed actor id {text!r}: "
+            "expected <serial hex>@<realm>/<manufacturer:name:version>"
         )
     serial = int(m.group(1), 16)
     realm = int(m.group(2))

@@ -1,0 +1,3 @@
+from actr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""The actor API: subclass ``Actor``, declare ``actr_type``, decorate async handlers.
+
+    class Echo(Actor):
+        actr_type = "acme:echo:1.0"
+
+        @rpc("echo.v1.Echo.Say")
+        async def say(self, req: SayRequest, ctx: Context) -> SayReply:
+            return SayReply(text=req.text)
+
+The request type comes from the handler's annotation (or ``request=``); a
+handler returns a protobuf message, raw ``bytes`` or None (empty payload).
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from google.protobuf.message import Message
+
+from actr.protocol.actr_pb2 import Acl, ActrId
+
+if TYPE_CHECKING:
+    from actr.node import Node
+    from actr.streams import StreamReceiver, StreamSender
+
+M = TypeVar("M", bound=Message)
+Handler = Callable[..., Awaitable[Any]]
+
+_ROUTE_ATTR = "__actr_route__"
+
+
+@dataclass(frozen=True)
+class Route:
+    route_key: str
+    request_type: type[Message] | None  # None: the handler takes raw bytes
+    method_name: str
+
+
+def rpc(route_key: str, *, request: type[Message] | None = None) -> Callable[[Handler], Handler]:
+    """Marks an async method as the handler of ``route_key``."""
+
+    def mark(fn: Handler) -> Handler:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"handler {fn.__qualname__} for {route_key} must be async")
+        setattr(fn, _ROUTE_ATTR, (route_key, request))
+        return fn
+
+    return mark
+
+
+def _request_type(fn: Handler, explicit: type[Message] | None) -> type[Message] | None:
+    if explicit is not None:
+        return explicit
+    params = list(inspect.signature(fn).parameters)
+    if len(params) < 2:
+        raise TypeError(f"handler {fn.__qualname__} must take (self, request, ctx)")
+    hints = typing.get_type_hints(fn)
+    hint = hints.get(params[1])
+    if hint is bytes or hint is None:
+        return None
+    if isinstance(hint, type) and issubclass(hint, Message):
+        return hint
+    raise TypeError(
+        f"handler {fn.__qualname__}: request annotation must be a protobuf message or bytes"
+    )
+
+
+class Actor:
+    """Base class of actors. Lifecycle hooks are optional overrides."""
+
+    actr_type: ClassVar[str] = ""
+    acl: ClassVar[Acl | None] = None
+    service: ClassVar[str] = ""
+
+    @classmethod
+    def routes(cls) -> dict[str, Route]:
+        out: dict[str, Route] = {}
+        for name, fn in inspect.getmembers(cls, inspect.iscoroutinefunction):
+            mark = getattr(fn, _ROUTE_ATTR, None)
+            if mark is None:
+                continue
+            key, explicit = mark
+            if key in out:
+                raise TypeError(f"{cls.__name__}: two handlers for route {key}")
+            out[key] = Route(key, _request_type(fn, explicit), name)
+        return out
+
+    async def on_start(self, ctx: Context) -> None:
+        """Runs before the actor takes requests; an exception aborts the start."""
+
+    async def on_stop(self, ctx: Context) -> None:
+        """Runs once when the daemon stops."""
+
+
+class Context:
+    """What a handler knows of its call, and its way to reach other actors."""
+
+    def __init__(
+        self,
+        node: Node,
+        *,
+        caller: ActrId | None = None,
+        request_id: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self._node = node
+        self.caller = caller
+        self.request_id = request_id
+        self.metadata = metadata or {}
+
+    @property
+    def self_id(self) -> ActrId:
+        return self._node.actr_id
+
+    async def call(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        response_type: type[M],
+        *,
+        timeout: float = 10.0,
+    ) -> M:
+        return await self._node.call(target, route_key, request, response_type, timeout=timeout)
+
+    async def call_raw(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        *,
+        timeout: float = 10.0,
+    ) -> bytes:
+        return await self._node.call_raw(target, route_key, request, timeout=timeout)
+
+    async def tell(self, target: str | ActrId, route_key: str, message: Message | bytes) -> None:
+        await self._node.tell(target, route_key, message)
+
+    def receive_stream(self, stream_id: str) -> StreamReceiver:
+        return self._node.receive_stream(stream_id)
+
+    async def open_stream(self, target: str | ActrId, stream_id: str) -> StreamSender:
+        return await self._node.open_stream(target, stream_id)

@@ -1,0 +1,173 @@
+"""Daemon configuration from TOML (``actr run actr.toml``).
+
+    [actor]
+    class = "echo:Echo"          # module:Class of an Actor subclass
+    pythonpath = ["."]           # searched for the module, relative to this file
+    data_dir = "data/echo"       # mailbox and state, relative to this file
+
+    [signaling]
+    url = "http://127.0.0.1:8081"
+    realm = 1
+    realm_secret = "dev-secret"  # or realm_secret_env = "NAME_OF_ENV_VAR"
+
+    [webrtc]
+    host_addresses = ["127.0.0.1"]   # omit to let ICE use every interface
+    ice_servers = []                 # [{urls = "stun:...", username = "", credential = ""}]
+    connect_timeout = 15.0
+
+    [limits]
+    max_message_size = 16777216
+    max_pending_calls = 10000
+
+    [mailbox]
+    dedup_window = 600.0
+
+Unknown keys are an error, so a typo does not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actr.framing import DEFAULT_MAX_MESSAGE
+from actr.transport import TransportConfig
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message says what and where."""
+
+
+@dataclass
+class SignalingConfig:
+    url: str = "http://127.0.0.1:8081"
+    realm: int = 1
+    realm_secret: str = ""
+
+
+@dataclass
+class NodeConfig:
+    signaling: SignalingConfig = field(default_factory=SignalingConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    actor_class: str = ""
+    actr_type: str = ""
+    pythonpath: list[Path] = field(default_factory=list)
+    data_dir: Path | None = None
+    max_pending_calls: int = 10_000
+    dedup_window: float = 600.0
+
+
+_SECTIONS: dict[str, set[str]] = {
+    "actor": {"class", "pythonpath", "data_dir", "type"},
+    "signaling": {"url", "realm", "realm_secret", "realm_secret_env"},
+    "webrtc": {"host_addresses", "ice_servers", "connect_timeout"},
+    "limits": {"max_message_size", "max_pending_calls"},
+    "mailbox": {"dedup_window"},
+}
+
+
+def _typed(section: str, table: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = table[key]
+    if isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"[{section}] {key}: expected {kind}, got a boolean")
+    if not isinstance(value, kind):
+        raise ConfigError(f"[{section}] {key}: expected {kind}, got {type(value).__name__}")
+    return value
+
+
+def load(path: str | Path) -> NodeConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file {path} not found") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path} unreadable: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    return from_dict(raw, base=path.parent)
+
+
+def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
+    for section, table in raw.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown section [{section}]")
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        unknown = set(table) - _SECTIONS[section]
+        if unknown:
+            raise ConfigError(f"[{section}] unknown keys: {', '.join(sorted(unknown))}")
+    cfg = NodeConfig()
+    actor = raw.get("actor", {})
+    if "class" in actor:
+        cfg.actor_class = _typed("actor", actor, "class", str)
+    if "type" in actor:
+        cfg.actr_type = _typed("actor", actor, "type", str)
+    if "pythonpath" in actor:
+        paths = _typed("actor", actor, "pythonpath", list)
+        if not all(isinstance(p, str) for p in paths):
+            raise ConfigError("[actor] pythonpath: expected a list of strings")
+        cfg.pythonpath = [(base / p).resolve() for p in paths]
+    if "data_dir" in actor:
+        cfg.data_dir = (base / _typed("actor", actor, "data_dir", str)).resolve()
+
+    sig = raw.get("signaling", {})
+    if "url" in sig:
+        cfg.signaling.url = _typed("signaling", sig, "url", str)
+    if "realm" in sig:
+        realm = _typed("signaling", sig, "realm", int)
+        if not 0 <= realm < 2**32:
+            raise ConfigError("[signaling] realm: out of range")
+        cfg.signaling.realm = realm
+    if "realm_secret" in sig:
+        cfg.signaling.realm_secret = _typed("signaling", sig, "realm_secret", str)
+    if "realm_secret_env" in sig:
+        name = _typed("signaling", sig, "realm_secret_env", str)
+        if name not in os.environ:
+            raise ConfigError(f"[signaling] realm_secret_env: environment variable {name} not set")
+        cfg.signaling.realm_secret = os.environ[name]
+
+    rtc = raw.get("webrtc", {})
+    if "host_addresses" in rtc:
+        addrs = _typed("webrtc", rtc, "host_addresses", list)
+        if not all(isinstance(a, str) for a in addrs):
+            raise ConfigError("[webrtc] host_addresses: expected a list of strings")
+        cfg.transport.host_addresses = addrs
+    if "ice_servers" in rtc:
+        servers = _typed("webrtc", rtc, "ice_servers", list)
+        for s in servers:
+            if not isinstance(s, dict) or "urls" not in s:
+                raise ConfigError("[webrtc] ice_servers: each entry needs urls")
+            if set(s) - {"urls", "username", "credential"}:
+                raise ConfigError("[webrtc] ice_servers: keys are urls, username, credential")
+        cfg.transport.ice_servers = servers
+    if "connect_timeout" in rtc:
+        t = float(_typed("webrtc", rtc, "connect_timeout", (int, float)))
+        if t <= 0:
+            raise ConfigError("[webrtc] connect_timeout must be > 0")
+        cfg.transport.connect_timeout = t
+
+    limits = raw.get("limits", {})
+    if "max_message_size" in limits:
+        size = _typed("limits", limits, "max_message_size", int)
+        if not 1024 <= size <= 1 << 30:
+            raise ConfigError("[limits] max_message_size must be between 1 KiB and 1 GiB")
+        cfg.transport.max_message_size = size
+    else:
+        cfg.transport.max_message_size = DEFAULT_MAX_MESSAGE
+    if "max_pending_calls" in limits:
+        n = _typed("limits", limits, "max_pending_calls", int)
+        if n < 1:
+            raise ConfigError("[limits] max_pending_calls must be >= 1")
+        cfg.max_pending_calls = n
+
+    mbx = raw.get("mailbox", {})
+    if "dedup_window" in mbx:
+        w = float(_typed("mailbox", mbx, "dedup_window", (int, float)))
+        if w < 0:
+            raise ConfigError("[mailbox] dedup_window must be >= 0")
+        cfg.dedup_window = w
+    return cfg

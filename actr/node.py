@@ -1,0 +1,434 @@
+"""The runtime node: ties signaling, transport, gate, pending table, mailbox and
+stream registry together, runs the scheduler (mailbox -> handler -> answer) and
+offers the call API. A node without an actor is a client: it calls, it hosts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from actr.acl import acl_allows
+from actr.actor import Actor, Context, Route
+from actr.config import NodeConfig
+from actr.errors import (
+    ActrError,
+    DecodeFailure,
+    ErrorCode,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    TimedOut,
+    Unavailable,
+)
+from actr.gate import Chunk, Drop, Enqueue, Gate, Reject, Resolve
+from actr.identity import IdentityError, id_text, parse_id, parse_type
+from actr.mailbox import Mailbox, MailboxRecord, Outcome
+from actr.pending import PendingTable
+from actr.protocol.actr_pb2 import (
+    ActrId,
+    DataStream,
+    Direction,
+    ErrorResponse,
+    PayloadType,
+    RpcEnvelope,
+)
+from actr.signaling_client import SignalingClient
+from actr.streams import StreamReceiver, StreamRegistry, StreamSender
+from actr.transport import Peer, Transport
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+CLIENT_TYPE = "actr:client:1.0"
+DEQUEUE_BATCH = 32
+
+
+def _encode(message: Message | bytes) -> bytes:
+    return message if isinstance(message, bytes) else message.SerializeToString()
+
+
+def _error_envelope(request: RpcEnvelope, code: int, message: str) -> RpcEnvelope:
+    return RpcEnvelope(
+        route_key=request.route_key,
+        direction=Direction.DIRECTION_RESPONSE,
+        request_id=request.request_id,
+        timeout_ms=0,
+        error=ErrorResponse(code=code, message=message),
+    )
+
+
+class Node:
+    def __init__(self, config: NodeConfig, actor: Actor | None = None) -> None:
+        self.config = config
+        self.actor = actor
+        type_text = config.actr_type or (actor.actr_type if actor else "") or CLIENT_TYPE
+        self.actr_type = parse_type(type_text)
+        self.routes: dict[str, Route] = type(actor).routes() if actor else {}
+        self.counters: Counter[str] = Counter()
+        self.gate = Gate()
+        self.pending: PendingTable[asyncio.Future[RpcEnvelope]] = PendingTable(
+            max_pending=config.max_pending_calls
+        )
+        self.streams = StreamRegistry()
+        self.signaling = SignalingClient(
+            config.signaling.url,
+            realm=config.signaling.realm,
+            realm_secret=config.signaling.realm_secret,
+            actr_type=self.actr_type,
+            acl=actor.acl if actor else None,
+            service=actor.service if actor else "",
+        )
+        self.transport = Transport(
+            self.signaling, config.transport, self._on_message, self._on_peer_closed
+        )
+        self.mailbox: Mailbox | None = None
+        self._routes_by_type: dict[str, ActrId] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def actr_id(self) -> ActrId:
+        return self.signaling.actr_id
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.actor is not None:
+            if self.config.data_dir is None:
+                raise InvalidArgument("an actor needs a data_dir for its mailbox")
+            self.mailbox = await Mailbox.open(
+                self.config.data_dir / "mailbox.db", dedup_window=self.config.dedup_window
+            )
+        try:
+            await self.signaling.start()
+            if self.actor is not None:
+                await self.actor.on_start(Context(self))
+                self._scheduler = asyncio.create_task(self._run_scheduler())
+        except BaseException:
+            await self._close_parts()
+            raise
+        log.info("node_started actor=%s", id_text(self.actr_id))
+
+    async def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+        if self.actor is not None:
+            try:
+                await self.actor.on_stop(Context(self))
+            except Exception:
+                log.exception("on_stop_failed")
+        await self._close_parts()
+        log.info("node_stopped")
+
+    async def _close_parts(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        await self.transport.close()
+        await self.signaling.close()
+        for entry in self.pending.fail_peer_all():
+            if not entry.waiter.done():
+                entry.waiter.set_exception(Unavailable("node stopped"))
+        if self.mailbox is not None:
+            await self.mailbox.close()
+
+    async def __aenter__(self) -> Node:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- outbound --------------------------------------------------------------
+
+    async def _resolve(self, target: str | ActrId) -> ActrId:
+        if isinstance(target, ActrId):
+            return target
+        try:
+            if "@" in target:
+                return parse_id(target)
+            wanted = parse_type(target)
+        except IdentityError as e:
+            raise InvalidArgument(str(e)) from e
+        cached = self._routes_by_type.get(target)
+        if cached is not None:
+            return cached
+        candidates = await self.signaling.route_candidates(wanted, count=1)
+        if not candidates:
+            raise NotFound(f"no live actor of type {target}")
+        self._routes_by_type[target] = candidates[0]
+        return candidates[0]
+
+    async def _peer_for(self, target: str | ActrId) -> Peer:
+        remote = await self._resolve(target)
+        try:
+            return await self.transport.connect(remote)
+        except ActrError:
+            self._forget_route(id_text(remote))
+            raise
+
+    def _forget_route(self, key: str) -> None:
+        for t, rid in list(self._routes_by_type.items()):
+            if id_text(rid) == key:
+                del self._routes_by_type[t]
+
+    async def call(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        response_type: type[M],
+        *,
+        timeout: float = 10.0,
+        request_id: str | None = None,
+        signal: bool = False,
+    ) -> M:
+        payload = await self.call_raw(
+            target, route_key, request, timeout=timeout, request_id=request_id, signal=signal
+        )
+        reply = response_type()
+        try:
+            reply.ParseFromString(payload)
+        except DecodeError as e:
+            raise DecodeFailure(f"answer to {route_key} is not a {response_type.__name__}") from e
+        return reply
+
+    async def call_raw(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        *,
+        timeout: float = 10.0,
+        request_id: str | None = None,
+        signal: bool = False,
+    ) -> bytes:
+        if timeout <= 0:
+            raise InvalidArgument("timeout must be > 0")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        peer = await asyncio.wait_for(self._peer_for(target), timeout)
+        rid = request_id or uuid.uuid4().hex
+        env = RpcEnvelope(
+            route_key=route_key,
+            payload=_encode(request),
+            direction=Direction.DIRECTION_REQUEST,
+            request_id=rid,
+            timeout_ms=max(1, int((deadline - loop.time()) * 1000)),
+        )
+        fut: asyncio.Future[RpcEnvelope] = loop.create_future()
+        self.pending.add(rid, peer.key, deadline, fut)
+        try:
+            ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
+            await peer.send(ptype, env.SerializeToString())
+            answer = await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+        except TimeoutError as e:
+            raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
+        finally:
+            self.pending.remove(rid)
+        return self._payload_of(answer)
+
+    @staticmethod
+    def _payload_of(answer: RpcEnvelope) -> bytes:
+        has_payload = answer.HasField("payload")
+        has_error = answer.HasField("error")
+        if has_error and not has_payload:
+            raise ActrError.from_proto(answer.error)
+        if has_payload and not has_error:
+            return answer.payload
+        # ENV-4: exactly one of payload or error; anything else is not a success.
+        raise Internal("response carries both or neither of payload and error")
+
+    async def tell(self, target: str | ActrId, route_key: str, message: Message | bytes) -> None:
+        peer = await self._peer_for(target)
+        env = RpcEnvelope(
+            route_key=route_key,
+            payload=_encode(message),
+            direction=Direction.DIRECTION_TELL,
+            request_id=uuid.uuid4().hex,
+            timeout_ms=0,
+        )
+        await peer.send(PayloadType.RPC_RELIABLE, env.SerializeToString())
+
+    async def open_stream(self, target: str | ActrId, stream_id: str) -> StreamSender:
+        peer = await self._peer_for(target)
+
+        async def send(chunk: DataStream) -> None:
+            await peer.send(PayloadType.STREAM_RELIABLE, chunk.SerializeToString())
+
+        return StreamSender(stream_id, send)
+
+    def receive_stream(self, stream_id: str) -> StreamReceiver:
+        return self.streams.register(stream_id)
+
+    # -- inbound ---------------------------------------------------------------
+
+    def _on_message(self, peer: Peer, ptype: int, data: bytes) -> None:
+        action = self.gate.route(ptype, data)
+        if isinstance(action, Resolve):
+            env = action.envelope
+            entry = self.pending.resolve(env.request_id, peer.key)
+            if entry is not None and not entry.waiter.done():
+                entry.waiter.set_result(env)
+        elif isinstance(action, Enqueue):
+            self._spawn(self._accept(peer, action))
+        elif isinstance(action, Chunk):
+            self.streams.deliver(peer.key, action.chunk)
+        elif isinstance(action, Reject):
+            reply = _error_envelope(action.envelope, action.code, action.message)
+            self._spawn(self._answer(peer.key, action.payload_type, reply.SerializeToString()))
+        elif isinstance(action, Drop):
+            self.counters["dropped_" + action.reason] += 1
+
+    async def _accept(self, peer: Peer, action: Enqueue) -> None:
+        env = action.envelope
+        is_request = env.direction == Direction.DIRECTION_REQUEST
+        refusal: tuple[ErrorCode, str] | None = None
+        if self.actor is None or self.mailbox is None:
+            refusal = (ErrorCode.NOT_IMPLEMENTED, "this node hosts no actor")
+        elif self._stopping:
+            refusal = (ErrorCode.UNAVAILABLE, "actor is stopping")
+        elif not acl_allows(self.actor.acl, self.actr_id, peer.remote):
+            # ACL-2: enforced here too, whatever path the request took.
+            refusal = (ErrorCode.PERMISSION_DENIED, f"{peer.key} may not call this actor")
+        if refusal is not None:
+            self.counters["refused_" + refusal[0].name.lower()] += 1
+            if is_request:
+                reply = _error_envelope(env, refusal[0], refusal[1])
+                await self._answer(peer.key, action.payload_type, reply.SerializeToString())
+            return
+        assert self.mailbox is not None
+        result = await self.mailbox.enqueue(
+            caller=peer.key,
+            request_id=env.request_id,
+            priority=action.priority,
+            payload_type=action.payload_type,
+            envelope=action.raw,
+        )
+        if result.outcome is Outcome.DUPLICATE_ANSWERED:
+            self.counters["duplicate_answered"] += 1
+            if is_request and result.answer is not None:
+                await self._answer(peer.key, action.payload_type, result.answer)
+        elif result.outcome is Outcome.DUPLICATE_PENDING:
+            self.counters["duplicate_pending"] += 1
+
+    async def _answer(self, caller: str, ptype: int, data: bytes) -> None:
+        peer = self.transport.peer(caller)
+        if peer is None:
+            # The caller retries with the same request_id and gets the stored answer.
+            self.counters["answer_undeliverable"] += 1
+            log.warning("answer_undeliverable caller=%s", caller)
+            return
+        try:
+            await peer.send(ptype, data)
+        except ActrError as e:
+            self.counters["answer_undeliverable"] += 1
+            log.warning("answer_send_failed caller=%s error=%s", caller, e)
+
+    def _on_peer_closed(self, peer: Peer) -> None:
+        err = peer.failure or Unavailable(f"connection to {peer.key} lost")
+        for entry in self.pending.fail_peer(peer.key):
+            if not entry.waiter.done():
+                entry.waiter.set_exception(Unavailable(err.message))
+        self.streams.fail_sender(peer.key, Unavailable(err.message))
+        self._forget_route(peer.key)
+
+    # -- scheduler -------------------------------------------------------------
+
+    async def _run_scheduler(self) -> None:
+        assert self.mailbox is not None
+        box = self.mailbox
+        while True:
+            await box.wait_for_work()
+            batch = await box.dequeue(DEQUEUE_BATCH)
+            for i, record in enumerate(batch):
+                try:
+                    await self._process(record)
+                except asyncio.CancelledError:
+                    # Stopping: what was not answered goes back to the queue.
+                    for rest in batch[i:]:
+                        await asyncio.shield(box.requeue(rest))
+                    raise
+
+    async def _process(self, record: MailboxRecord) -> None:
+        assert self.mailbox is not None and self.actor is not None
+        env = RpcEnvelope()
+        env.ParseFromString(record.envelope)
+        is_request = env.direction == Direction.DIRECTION_REQUEST
+        reply = await self._run_handler(record, env)
+        if is_request:
+            data = reply.SerializeToString()
+            await self._answer(record.caller, record.payload_type, data)
+            await self.mailbox.ack(record, data)
+        else:
+            await self.mailbox.ack(record, None)
+
+    async def _run_handler(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
+        assert self.actor is not None
+        if env.direction == Direction.DIRECTION_REQUEST:
+            waited = time.time() - record.accepted_at
+            if waited * 1000 > env.timeout_ms:
+                self.counters["expired_in_mailbox"] += 1
+                return _error_envelope(
+                    env, ErrorCode.TIMED_OUT, f"deadline passed after {waited:.3f}s in mailbox"
+                )
+        route = self.routes.get(env.route_key)
+        if route is None:
+            return _error_envelope(env, ErrorCode.UNKNOWN_ROUTE, f"no handler for {env.route_key}")
+        request: Message | bytes = env.payload
+        if route.request_type is not None:
+            msg = route.request_type()
+            try:
+                msg.ParseFromString(env.payload)
+            except DecodeError:
+                return _error_envelope(
+                    env,
+                    ErrorCode.DECODE_FAILURE,
+                    f"payload is not a {route.request_type.DESCRIPTOR.full_name}",
+                )
+            request = msg
+        ctx = Context(
+            self,
+            caller=parse_id(record.caller),
+            request_id=env.request_id,
+            metadata={m.key: m.value for m in env.metadata},
+        )
+        handler = getattr(self.actor, route.method_name)
+        try:
+            result = await handler(request, ctx)
+        except ActrError as e:
+            return _error_envelope(env, e.raw_code, e.message)
+        except Exception as e:
+            log.warning("handler_failed route=%s error=%r", env.route_key, e)
+            return _error_envelope(env, ErrorCode.APPLICATION_ERROR, f"{type(e).__name__}: {e}")
+        try:
+            payload = b"" if result is None else _encode(result)
+        except Exception as e:
+            return _error_envelope(env, ErrorCode.INTERNAL, f"handler result not encodable: {e}")
+        return RpcEnvelope(
+            route_key=env.route_key,
+            direction=Direction.DIRECTION_RESPONSE,
+            request_id=env.request_id,
+            timeout_ms=0,
+            payload=payload,
+        )

@@ -1,0 +1,391 @@
+"""WebRTC transport: one aiortc peer connection per remote actor, four labelled
+data channels (DC-1), fragmentation (DC-3/4), send backpressure (DC-5), and
+connection setup over signaling relays with the deterministic offerer (SIG-6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice.ice
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from actr.errors import ActrError, ConnectionNotReady, ResourceExhausted, Unavailable
+from actr.framing import DEFAULT_MAX_MESSAGE, Fragmenter, FrameRejected, Reassembler
+from actr.identity import id_text, is_offerer
+from actr.protocol.actr_pb2 import ActrId, PayloadType
+from actr.protocol.signaling_pb2 import ActrRelay
+from actr.protocol.webrtc_pb2 import IceCandidate, RoleNegotiation, SessionDescription
+from actr.signaling_client import SignalingClient
+
+log = logging.getLogger(__name__)
+
+# label -> (payload type, createDataChannel options), DC-1
+CHANNELS: dict[str, tuple[int, dict[str, Any]]] = {
+    "RPC_RELIABLE": (PayloadType.RPC_RELIABLE, {"ordered": True}),
+    "RPC_SIGNAL": (PayloadType.RPC_SIGNAL, {"ordered": True}),
+    "STREAM_RELIABLE": (PayloadType.STREAM_RELIABLE, {"ordered": True}),
+    "STREAM_LATENCY_FIRST": (
+        PayloadType.STREAM_LATENCY_FIRST,
+        {"ordered": False, "maxRetransmits": 3},
+    ),
+}
+
+MessageHandler = Callable[["Peer", int, bytes], None]
+PeerClosedHandler = Callable[["Peer"], None]
+
+
+@dataclass
+class TransportConfig:
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    # Addresses for host candidates; None lets aioice pick (it leaves out 127.0.0.1).
+    host_addresses: list[str] | None = None
+    connect_timeout: float = 15.0
+    max_message_size: int = DEFAULT_MAX_MESSAGE
+    high_water: int = 1024 * 1024
+    low_water: int = 256 * 1024
+
+
+_host_addresses_override: list[str] | None = None
+_original_get_host_addresses = aioice.ice.get_host_addresses
+
+
+def _patched_get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if _host_addresses_override is not None:
+        return list(_host_addresses_override)
+    result: list[str] = _original_get_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
+    return result
+
+
+def restrict_host_addresses(addresses: list[str] | None) -> None:
+    """Pins the addresses aioice gathers host candidates on (e.g. loopback only)."""
+    global _host_addresses_override
+    _host_addresses_override = addresses
+    aioice.ice.get_host_addresses = _patched_get_host_addresses
+
+
+class Peer:
+    """One peer connection to one remote actor."""
+
+    def __init__(self, transport: Transport, remote: ActrId) -> None:
+        self.transport = transport
+        self.remote = remote
+        self.key = id_text(remote)
+        servers = [RTCIceServer(**s) for s in transport.config.ice_servers]
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.channels: dict[int, RTCDataChannel] = {}
+        self.fragmenters: dict[int, Fragmenter] = {}
+        self.reassemblers: dict[int, Reassembler] = {}
+        self._drained: dict[int, asyncio.Event] = {}
+        self.ready = asyncio.Event()
+        self.settled = asyncio.Event()  # ready, or failed: what a connecting caller waits on
+        self.closed = False
+        self.failure: ActrError | None = None
+        self.exchange_id = 0
+        self.pc.on("connectionstatechange", self._on_state)
+        self.pc.on("datachannel", self._adopt_channel)
+
+    # -- setup ---------------------------------------------------------------
+
+    def open_channels(self) -> None:
+        for label, (_ptype, opts) in CHANNELS.items():
+            self._adopt_channel(self.pc.createDataChannel(label, **opts))
+
+    def _adopt_channel(self, channel: RTCDataChannel) -> None:
+        spec = CHANNELS.get(channel.label)
+        if spec is None:
+            self.transport.counters["unknown_channel_label"] += 1
+            log.warning("channel_unknown_label peer=%s label=%r", self.key, channel.label)
+            channel.close()
+            return
+        ptype = spec[0]
+        cfg = self.transport.config
+        self.channels[ptype] = channel
+        self.fragmenters[ptype] = Fragmenter(cfg.max_message_size)
+        self.reassemblers[ptype] = Reassembler(max_message_size=cfg.max_message_size)
+        drained = asyncio.Event()
+        drained.set()
+        self._drained[ptype] = drained
+        channel.bufferedAmountLowThreshold = cfg.low_water
+        channel.on("bufferedamountlow", drained.set)
+        channel.on("message", lambda data: self._on_frame(ptype, data))
+        channel.on("open", self._check_ready)
+        channel.on("close", lambda: self._on_channel_close(ptype))
+        self._check_ready()
+
+    def _check_ready(self) -> None:
+        if len(self.channels) == len(CHANNELS) and all(
+            c.readyState == "open" for c in self.channels.values()
+        ):
+            if not self.ready.is_set():
+                log.info("peer_ready peer=%s", self.key)
+            self.ready.set()
+            self.settled.set()
+
+    def _on_state(self) -> None:
+        state = self.pc.connectionState
+        log.debug("peer_state peer=%s state=%s", self.key, state)
+        if state in ("failed", "closed"):
+            self.transport._peer_failed(self, Unavailable(f"connection to {self.key} {state}"))
+
+    def _on_channel_close(self, ptype: int) -> None:
+        if not self.closed:
+            self.transport._peer_failed(
+                self, Unavailable(f"channel {PayloadType.Name(ptype)} to {self.key} closed")
+            )
+
+    # -- data ----------------------------------------------------------------
+
+    def _on_frame(self, ptype: int, data: bytes | str) -> None:
+        if isinstance(data, str):
+            self.transport.counters["text_frame"] += 1
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            message = self.reassemblers[ptype].feed(data, loop.time())
+        except FrameRejected as e:
+            self.transport.counters["frame_" + e.reason] += 1
+            log.warning("frame_rejected peer=%s reason=%s", self.key, e)
+            return
+        if message is not None:
+            self.transport.on_message(self, ptype, message)
+
+    async def send(self, ptype: int, data: bytes) -> None:
+        if self.closed:
+            raise self.failure or Unavailable(f"connection to {self.key} closed")
+        channel = self.channels.get(ptype)
+        if channel is None or channel.readyState != "open":
+            raise ConnectionNotReady(f"channel {PayloadType.Name(ptype)} to {self.key} not open")
+        try:
+            frames = self.fragmenters[ptype].fragment(data)
+        except ValueError as e:
+            raise ResourceExhausted(str(e)) from e
+        high = self.transport.config.high_water
+        drained = self._drained[ptype]
+        for frame in frames:
+            # DC-5: wait while the channel holds more than the high-water mark.
+            while channel.bufferedAmount > high:
+                drained.clear()
+                waiter = asyncio.ensure_future(drained.wait())
+                await asyncio.wait({waiter}, timeout=1.0)
+                waiter.cancel()
+                if self.closed:
+                    raise self.failure or Unavailable(f"connection to {self.key} closed")
+            channel.send(frame)
+
+    async def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+
+
+class Transport:
+    def __init__(
+        self,
+        signaling: SignalingClient,
+        config: TransportConfig,
+        on_message: MessageHandler,
+        on_peer_closed: PeerClosedHandler,
+    ) -> None:
+        self.signaling = signaling
+        self.config = config
+        self.on_message = on_message
+        self.on_peer_closed = on_peer_closed
+        self.counters: Counter[str] = Counter()
+        self._peers: dict[str, Peer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        if config.host_addresses is not None:
+            restrict_host_addresses(config.host_addresses)
+        signaling.on_relay = self.handle_relay
+        signaling.on_relay_error = self._relay_error
+
+    @property
+    def local(self) -> ActrId:
+        return self.signaling.actr_id
+
+    def peer(self, key: str) -> Peer | None:
+        p = self._peers.get(key)
+        return p if p is not None and not p.closed else None
+
+    async def connect(self, remote: ActrId) -> Peer:
+        """Returns a ready connection to ``remote``, setting one up if needed."""
+        key = id_text(remote)
+        peer = self._peers.get(key)
+        if peer is None or peer.closed:
+            peer = self._new_peer(remote)
+            if is_offerer(self.local, remote):
+                self._spawn(self._offer(peer))
+            else:
+                # SIG-6: the other side offers; ask it to.
+                self._spawn(self._ask_for_offer(peer))
+        if not peer.ready.is_set():
+            waiter = asyncio.ensure_future(peer.settled.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self.config.connect_timeout)
+            finally:
+                waiter.cancel()
+            if peer.failure is not None:
+                raise peer.failure
+            if not peer.ready.is_set():
+                err = ConnectionNotReady(
+                    f"connection to {key} not ready after {self.config.connect_timeout:g}s"
+                )
+                self._peer_failed(peer, err)
+                raise err
+        if peer.closed:
+            raise peer.failure or Unavailable(f"connection to {key} closed")
+        return peer
+
+    def _new_peer(self, remote: ActrId) -> Peer:
+        peer = Peer(self, remote)
+        self._peers[peer.key] = peer
+        return peer
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _offer(self, peer: Peer) -> None:
+        try:
+            peer.open_channels()
+            offer = await peer.pc.createOffer()
+            await peer.pc.setLocalDescription(offer)
+            peer.exchange_id += 1
+            desc = SessionDescription(
+                type=SessionDescription.OFFER,
+                sdp=peer.pc.localDescription.sdp,
+                sdp_exchange_id=peer.exchange_id,
+            )
+            await self.signaling.send_relay(ActrRelay(target=peer.remote, session_description=desc))
+        except ActrError as e:
+            self._peer_failed(peer, e)
+        except Exception as e:
+            log.exception("offer_failed peer=%s", peer.key)
+            self._peer_failed(peer, Unavailable(f"offer to {peer.key} failed: {e}"))
+
+    async def _ask_for_offer(self, peer: Peer) -> None:
+        neg = RoleNegotiation(realm_id=self.local.realm.realm_id)
+        getattr(neg, "from").CopyFrom(self.local)
+        neg.to.CopyFrom(peer.remote)
+        try:
+            await self.signaling.send_relay(ActrRelay(target=peer.remote, role_negotiation=neg))
+        except ActrError as e:
+            self._peer_failed(peer, e)
+
+    def _relay_error(self, target: str, err: ActrError) -> None:
+        peer = self._peers.get(target)
+        if peer is not None and not peer.ready.is_set():
+            self._peer_failed(peer, err)
+
+    async def handle_relay(self, relay: ActrRelay) -> None:
+        source = relay.source
+        key = id_text(source)
+        kind = relay.WhichOneof("payload")
+        if kind == "session_description":
+            desc = relay.session_description
+            if desc.type in (
+                SessionDescription.OFFER,
+                SessionDescription.RENEGOTIATION_OFFER,
+                SessionDescription.ICE_RESTART_OFFER,
+            ):
+                await self._on_offer(source, desc)
+            elif desc.type == SessionDescription.ANSWER:
+                await self._on_answer(key, desc)
+        elif kind == "role_negotiation":
+            old = self._peers.get(key)
+            if old is not None and not old.closed and not old.ready.is_set():
+                return  # an offer is already under way
+            if not is_offerer(self.local, source):
+                log.warning("role_negotiation_ignored peer=%s (it is the offerer)", key)
+                return
+            if old is not None:
+                # The other side has lost its connection, or never had ours.
+                self._peer_failed(old, Unavailable(f"connection to {key} replaced"))
+            self._spawn(self._offer(self._new_peer(source)))
+        elif kind == "ice_candidate":
+            await self._on_candidate(key, relay.ice_candidate)
+        else:
+            self.counters["relay_ignored_" + str(kind)] += 1
+
+    async def _on_offer(self, source: ActrId, desc: SessionDescription) -> None:
+        key = id_text(source)
+        peer = self._peers.get(key)
+        if peer is not None and (peer.closed or peer.pc.remoteDescription is not None):
+            # A fresh offer replaces an older connection: the offerer started over.
+            self._peer_failed(peer, Unavailable(f"connection to {key} replaced"))
+            peer = None
+        if peer is None:
+            peer = self._new_peer(source)
+        try:
+            await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=desc.sdp, type="offer"))
+            answer = await peer.pc.createAnswer()
+            await peer.pc.setLocalDescription(answer)
+            reply = SessionDescription(
+                type=SessionDescription.ANSWER,
+                sdp=peer.pc.localDescription.sdp,
+                sdp_exchange_id=desc.sdp_exchange_id,
+            )
+            await self.signaling.send_relay(ActrRelay(target=source, session_description=reply))
+        except Exception as e:
+            log.warning("answer_failed peer=%s error=%s", key, e)
+            self._peer_failed(peer, Unavailable(f"answer to {key} failed: {e}"))
+
+    async def _on_answer(self, key: str, desc: SessionDescription) -> None:
+        peer = self._peers.get(key)
+        if peer is None or peer.pc.signalingState != "have-local-offer":
+            self.counters["stale_answer"] += 1
+            return
+        if desc.sdp_exchange_id and desc.sdp_exchange_id != peer.exchange_id:
+            self.counters["stale_answer"] += 1
+            return
+        try:
+            await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=desc.sdp, type="answer"))
+        except Exception as e:
+            self._peer_failed(peer, Unavailable(f"bad answer from {key}: {e}"))
+
+    async def _on_candidate(self, key: str, cand: IceCandidate) -> None:
+        peer = self._peers.get(key)
+        if peer is None or peer.pc.remoteDescription is None or not cand.candidate:
+            self.counters["ice_candidate_ignored"] += 1
+            return
+        try:
+            ice = candidate_from_sdp(cand.candidate.removeprefix("candidate:"))
+            ice.sdpMid = cand.sdp_mid or None
+            ice.sdpMLineIndex = cand.sdp_mline_index
+            await peer.pc.addIceCandidate(ice)
+        except Exception as e:
+            self.counters["ice_candidate_bad"] += 1
+            log.warning("ice_candidate_bad peer=%s error=%s", key, e)
+
+    def _peer_failed(self, peer: Peer, err: ActrError) -> None:
+        if peer.closed:
+            return
+        peer.closed = True
+        peer.failure = err
+        peer.settled.set()
+        if self._peers.get(peer.key) is peer:
+            del self._peers[peer.key]
+        log.info("peer_closed peer=%s reason=%s", peer.key, err.message)
+        self.on_peer_closed(peer)
+        self._spawn(peer.close())
+
+    async def close(self) -> None:
+        for peer in list(self._peers.values()):
+            self._peer_failed(peer, Unavailable("transport closed"))
+        for t in list(self._tasks):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(t, 2.0)
