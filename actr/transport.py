@@ -173,6 +173,9 @@ class Peer:
             frames = self.fragmenters[ptype].fragment(data)
         except ValueError as e:
             raise ResourceExhausted(str(e)) from e
+        counters = self.transport.counters
+        counters["messages_sent"] += 1
+        counters["frames_sent"] += len(frames)
         high = self.transport.config.high_water
         drained = self._drained[ptype]
         for frame in frames:

@@ -1,7 +1,11 @@
-"""Generate the Python protobuf modules in actr/protocol/ from proto/.
+"""Generate the Python protobuf modules from proto/.
 
-    python scripts/gen_proto.py          # write actr/protocol/*_pb2.py(i)
+    python scripts/gen_proto.py          # write the *_pb2.py(i) files
     python scripts/gen_proto.py --check  # exit 1 if the committed files are stale
+
+proto/<path>.proto becomes <path>_pb2.py at the repo root, so
+proto/actr/protocol/actr.proto is imported as actr.protocol.actr_pb2 and
+proto/examples/echo.proto as examples.echo_pb2.
 
 Uses the protoc bundled with grpcio-tools (pinned in pyproject.toml), so the
 output is the same on every machine.
@@ -19,7 +23,6 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
-OUT_PACKAGE = Path("actr") / "protocol"
 
 
 def generate(out_root: Path) -> list[Path]:
@@ -33,7 +36,15 @@ def generate(out_root: Path) -> list[Path]:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    return sorted((out_root / OUT_PACKAGE).glob("*_pb2.py*"))
+    return sorted(p.relative_to(out_root) for p in out_root.rglob("*_pb2.py*"))
+
+
+def committed() -> set[Path]:
+    out = set()
+    for proto in PROTO_ROOT.rglob("*.proto"):
+        folder = proto.parent.relative_to(PROTO_ROOT)
+        out.update(p.relative_to(ROOT) for p in (ROOT / folder).glob("*_pb2.py*"))
+    return out
 
 
 def main() -> int:
@@ -42,18 +53,16 @@ def main() -> int:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         produced = generate(Path(tmp))
-        committed_dir = ROOT / OUT_PACKAGE
         stale = []
-        for path in produced:
-            target = committed_dir / path.name
+        for rel in produced:
+            source, target = Path(tmp) / rel, ROOT / rel
             if opts.check:
-                if not target.exists() or not filecmp.cmp(path, target, shallow=False):
-                    stale.append(path.name)
+                if not target.exists() or not filecmp.cmp(source, target, shallow=False):
+                    stale.append(str(rel))
             else:
-                target.write_bytes(path.read_bytes())
+                target.write_bytes(source.read_bytes())
         if opts.check:
-            extra = {p.name for p in committed_dir.glob("*_pb2.py*")} - {p.name for p in produced}
-            stale.extend(sorted(extra))
+            stale.extend(str(p) for p in sorted(committed() - set(produced)))
             if stale:
                 print("stale generated protobuf modules: " + ", ".join(stale), file=sys.stderr)
                 print("run: python scripts/gen_proto.py", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Example actors (see examples/echo.py) and their generated messages."""

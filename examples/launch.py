@@ -1,0 +1,142 @@
+"""Start the parts of a deployment as separate processes and wait for them to be ready.
+
+Used by examples/demo.py and the end-to-end tests. Readiness is read from each
+process's stdout (``signaling listening on ...``, ``actor ready id=...``), never
+guessed with sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTEN_RE = re.compile(r"signaling listening on (http://\S+)")
+READY_RE = re.compile(r"actor ready id=(\S+)")
+
+
+class Proc:
+    """A child process whose stdout lines are collected by a thread."""
+
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.popen = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=ROOT,
+            text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.output.append(line.rstrip("\n"))
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float = 30.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: no line matching {pattern.pattern!r}")
+            try:
+                line = self.lines.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if self.popen.poll() is not None:
+                    raise RuntimeError(
+                        f"{self.name} exited with {self.popen.returncode} before {pattern.pattern!r}"
+                    ) from None
+                continue
+            m = pattern.search(line)
+            if m:
+                return m
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+        return self.popen.returncode
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def start_signaling(
+    workdir: Path, secret: str = "dev-secret", name: str = "signaling"
+) -> tuple[Proc, str]:
+    cfg = workdir / f"{name}.toml"
+    cfg.write_text(f'[realms]\n1 = "{secret}"\n')
+    proc = Proc(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "signaling",
+            "--config",
+            str(cfg),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        log_path=workdir / f"{name}.log",
+    )
+    url = proc.wait_for(LISTEN_RE).group(1)
+    return proc, url
+
+
+def write_actor_config(
+    workdir: Path,
+    name: str,
+    actor_class: str,
+    url: str,
+    secret: str = "dev-secret",
+    extra: str = "",
+) -> Path:
+    cfg = workdir / f"{name}.toml"
+    cfg.write_text(
+        f'[actor]\nclass = "{actor_class}"\npythonpath = ["{ROOT}"]\n'
+        f'data_dir = "{workdir / name}"\n\n'
+        f'[signaling]\nurl = "{url}"\nrealm = 1\nrealm_secret = "{secret}"\n\n'
+        f'[webrtc]\nhost_addresses = ["127.0.0.1"]\n' + extra
+    )
+    return cfg
+
+
+def start_actor(workdir: Path, name: str, config: Path) -> tuple[Proc, str]:
+    proc = Proc(
+        name,
+        [sys.executable, "-m", "actr", "--log-level", "INFO", "run", str(config)],
+        log_path=workdir / f"{name}.log",
+    )
+    actor_id = proc.wait_for(READY_RE).group(1)
+    return proc, actor_id
