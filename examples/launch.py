@@ -64,8 +64,9 @@ class Proc:
                 line = self.lines.get(timeout=min(left, 0.5))
             except queue.Empty:
                 if self.popen.poll() is not None:
+                    code = self.popen.returncode
                     raise RuntimeError(
-                        f"{self.name} exited with {self.popen.returncode} before {pattern.pattern!r}"
+                        f"{self.name} exited with {code} before {pattern.pattern!r}"
                     ) from None
                 continue
             m = pattern.search(line)
