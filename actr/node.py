@@ -15,7 +15,9 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
+from opentelemetry.trace import SpanKind
 
+from actr import telemetry
 from actr.acl import acl_allows
 from actr.actor import Actor, Context, Route
 from actr.config import NodeConfig
@@ -237,16 +239,28 @@ class Node:
             timeout_ms=max(1, int((deadline - loop.time()) * 1000)),
         )
         fut: asyncio.Future[RpcEnvelope] = loop.create_future()
-        self.pending.add(rid, peer.key, deadline, fut)
-        try:
-            ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
-            await peer.send(ptype, env.SerializeToString())
-            answer = await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
-        except TimeoutError as e:
-            raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
-        finally:
-            self.pending.remove(rid)
-        return self._payload_of(answer)
+        with telemetry.tracer.start_as_current_span(
+            f"actr.call {route_key}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "actr.route_key": route_key,
+                "actr.target": peer.key,
+                "actr.request_id": rid,
+            },
+        ) as span:
+            telemetry.inject(env)
+            self.pending.add(rid, peer.key, deadline, fut)
+            try:
+                ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
+                await peer.send(ptype, env.SerializeToString())
+                answer = await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
+            except TimeoutError as e:
+                raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
+            finally:
+                self.pending.remove(rid)
+            if answer.HasField("error"):
+                span.set_attribute("actr.error_code", answer.error.code)
+            return self._payload_of(answer)
 
     @staticmethod
     def _payload_of(answer: RpcEnvelope) -> bytes:

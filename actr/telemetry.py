@@ -1,0 +1,88 @@
+"""Tracing (PROTOCOL.md ENV-7): OpenTelemetry spans with W3C context carried in envelopes.
+
+The caller's span context goes into ``traceparent``/``tracestate``; the callee
+opens its mailbox-wait and handler spans as children, so one trace covers both
+processes. The exporter is chosen in config: none, console or otlp.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from actr.protocol.actr_pb2 import RpcEnvelope
+
+log = logging.getLogger(__name__)
+
+EXPORTERS = ("none", "console", "otlp")
+_propagator = TraceContextTextMapPropagator()
+tracer = trace.get_tracer("actr")
+
+
+def setup(exporter: str, service_name: str, endpoint: str = "") -> None:
+    """Installs a tracer provider for this process; "none" leaves tracing off."""
+    if exporter not in EXPORTERS:
+        raise ValueError(f"unknown trace exporter {exporter!r} (one of {', '.join(EXPORTERS)})")
+    if exporter == "none":
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    span_exporter: SpanExporter
+    if exporter == "console":
+        span_exporter = ConsoleSpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        span_exporter = OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
+        provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    trace.set_tracer_provider(provider)
+    log.info("tracing_enabled exporter=%s", exporter)
+
+
+def shutdown() -> None:
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+
+
+def inject(env: RpcEnvelope) -> None:
+    """Writes the current span's W3C context into the envelope."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    if "traceparent" in carrier:
+        env.traceparent = carrier["traceparent"]
+        if carrier.get("tracestate"):
+            env.tracestate = carrier["tracestate"]
+
+
+def extract(env: RpcEnvelope) -> otel_context.Context:
+    carrier = {"traceparent": env.traceparent}
+    if env.tracestate:
+        carrier["tracestate"] = env.tracestate
+    return _propagator.extract(carrier)
+
+
+@contextmanager
+def remote_parent(env: RpcEnvelope) -> Iterator[None]:
+    """Makes the envelope's trace context current for the spans opened inside."""
+    if not env.traceparent:
+        yield
+        return
+    token = otel_context.attach(extract(env))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
