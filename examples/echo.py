@@ -12,4 +12,7 @@ class Echo(Actor):
 
     @rpc("echo.v1.Echo.Say")
     async def say(self, req: SayRequest, ctx: Context) -> SayReply:
-        return SayReply(text=req.text, blob=req.blob, served_by=id_text(ctx.self_id))
+        reply = SayReply(text=req.text, served_by=id_text(ctx.self_id))
+        if req.HasField("blob"):
+            reply.blob = req.blob
+        return reply
