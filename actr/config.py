@@ -14,6 +14,8 @@
     host_addresses = ["127.0.0.1"]   # omit to let ICE use every interface
     ice_servers = []                 # [{urls = "stun:...", username = "", credential = ""}]
     connect_timeout = 15.0
+    consent_interval = 5.0           # ICE consent check period; a dead peer is
+    consent_failures = 6             # noticed after about interval x failures
 
     [limits]
     max_message_size = 16777216
@@ -63,7 +65,13 @@ class NodeConfig:
 _SECTIONS: dict[str, set[str]] = {
     "actor": {"class", "pythonpath", "data_dir", "type"},
     "signaling": {"url", "realm", "realm_secret", "realm_secret_env"},
-    "webrtc": {"host_addresses", "ice_servers", "connect_timeout"},
+    "webrtc": {
+        "host_addresses",
+        "ice_servers",
+        "connect_timeout",
+        "consent_interval",
+        "consent_failures",
+    },
     "limits": {"max_message_size", "max_pending_calls"},
     "mailbox": {"dedup_window"},
 }
@@ -149,6 +157,16 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         if t <= 0:
             raise ConfigError("[webrtc] connect_timeout must be > 0")
         cfg.transport.connect_timeout = t
+    if "consent_interval" in rtc:
+        t = float(_typed("webrtc", rtc, "consent_interval", (int, float)))
+        if not 0.1 <= t <= 60:
+            raise ConfigError("[webrtc] consent_interval must be between 0.1 and 60 seconds")
+        cfg.transport.consent_interval = t
+    if "consent_failures" in rtc:
+        n = _typed("webrtc", rtc, "consent_failures", int)
+        if not 1 <= n <= 100:
+            raise ConfigError("[webrtc] consent_failures must be between 1 and 100")
+        cfg.transport.consent_failures = n
 
     limits = raw.get("limits", {})
     if "max_message_size" in limits:

@@ -54,6 +54,10 @@ class TransportConfig:
     # Addresses for host candidates; None lets aioice pick (it leaves out 127.0.0.1).
     host_addresses: list[str] | None = None
     connect_timeout: float = 15.0
+    # ICE consent checks (RFC 7675) are how a dead peer shows up: aiortc sends no
+    # SCTP heartbeats. aioice's defaults (5 s x 6) take ~30 s; these are process-wide.
+    consent_interval: float = 5.0
+    consent_failures: int = 6
     max_message_size: int = DEFAULT_MAX_MESSAGE
     high_water: int = 1024 * 1024
     low_water: int = 256 * 1024
@@ -212,6 +216,8 @@ class Transport:
         self._tasks: set[asyncio.Task[None]] = set()
         if config.host_addresses is not None:
             restrict_host_addresses(config.host_addresses)
+        aioice.ice.CONSENT_INTERVAL = config.consent_interval  # type: ignore[assignment]
+        aioice.ice.CONSENT_FAILURES = config.consent_failures
         signaling.on_relay = self.handle_relay
         signaling.on_relay_error = self._relay_error
 
