@@ -89,6 +89,7 @@ class Node:
             actr_type=self.actr_type,
             acl=actor.acl if actor else None,
             service=actor.service if actor else "",
+            state_path=config.data_dir / "identity.pb" if config.data_dir else None,
         )
         self.transport = Transport(
             self.signaling, config.transport, self._on_message, self._on_peer_closed

@@ -8,9 +8,12 @@ import asyncio
 import base64
 import contextlib
 import logging
+import os
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 
@@ -21,10 +24,12 @@ from actr.protocol.actr_pb2 import (
     ActrId,
     ActrType,
     ErrorResponse,
+    IdentityClaims,
     Realm,
     RegisterOk,
     RegisterRequest,
     RegisterResponse,
+    RenewCredentialRequest,
 )
 from actr.protocol.signaling_pb2 import (
     ActrRelay,
@@ -73,6 +78,7 @@ class SignalingClient:
         acl: Acl | None = None,
         service: str = "",
         request_timeout: float = 10.0,
+        state_path: Path | None = None,
     ) -> None:
         self.base = http_base(url)
         self.realm = realm
@@ -81,6 +87,8 @@ class SignalingClient:
         self.acl = acl
         self.service = service
         self.request_timeout = request_timeout
+        # Where the identity is kept, so a restarted daemon resumes its ActrId.
+        self.state_path = state_path
         self.registration: RegisterOk | None = None
         self.on_relay: RelayHandler | None = None
         self.on_relay_error: RelayErrorHandler | None = None
@@ -100,27 +108,102 @@ class SignalingClient:
 
     async def start(self) -> RegisterOk:
         self._session = aiohttp.ClientSession()
-        reg = await self.register()
+        reg = await self._resume() or await self.register()
+        self._save_state()
         await self._open_socket()
         interval = max(1, reg.signaling_heartbeat_interval_secs or 10)
         self._tasks.append(asyncio.create_task(self._heartbeat(interval)))
+        self._tasks.append(asyncio.create_task(self._renew_loop()))
         return reg
 
+    def _load_state(self) -> RegisterOk | None:
+        if self.state_path is None or not self.state_path.exists():
+            return None
+        saved = RegisterOk()
+        try:
+            saved.ParseFromString(self.state_path.read_bytes())
+        except Exception:
+            log.warning("identity_state_unreadable path=%s", self.state_path)
+            return None
+        if saved.actr_id.realm.realm_id != self.realm or not saved.renewal_token:
+            return None
+        return saved
+
+    def _save_state(self) -> None:
+        if self.state_path is None or self.registration is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        # The renewal token is a secret: owner-only, and replaced atomically.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.registration.SerializeToString())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_path)
+
+    async def _resume(self) -> RegisterOk | None:
+        saved = self._load_state()
+        if saved is None:
+            return None
+        try:
+            reg = await self.renew(saved.actr_id, saved.renewal_token)
+        except ActrError as e:
+            log.info("identity_not_resumed actor=%s reason=%s", id_text(saved.actr_id), e)
+            return None
+        log.info("identity_resumed actor=%s", id_text(reg.actr_id))
+        return reg
+
+    async def renew(self, actr_id: ActrId, token: bytes) -> RegisterOk:
+        """AIS-3: a fresh credential for the same ActrId."""
+        req = RenewCredentialRequest(actr_id=actr_id, renewal_token=token)
+        reg = await self._post_registration("/ais/renew", req.SerializeToString(), {})
+        if not (reg.actr_id == actr_id):
+            raise Internal("renewal answered a different actor id")
+        self.registration = reg
+        return reg
+
+    def credential_expires_at(self) -> float:
+        assert self.registration is not None
+        claims = IdentityClaims()
+        claims.ParseFromString(self.registration.credential.claims)
+        return float(claims.expires_at)
+
+    async def _renew_loop(self) -> None:
+        """Renews at two thirds of the credential's remaining life, retrying on failure."""
+        while True:
+            left = self.credential_expires_at() - time.time()
+            await asyncio.sleep(max(1.0, left * 2 / 3))
+            assert self.registration is not None
+            try:
+                await self.renew(self.registration.actr_id, self.registration.renewal_token)
+                self._save_state()
+                log.info("credential_renewed actor=%s", id_text(self.actr_id))
+            except ActrError as e:
+                log.warning("credential_renewal_failed error=%s", e)
+
     async def register(self) -> RegisterOk:
-        assert self._session is not None
         req = RegisterRequest(actr_type=self.actr_type, realm=Realm(realm_id=self.realm))
         if self.acl is not None:
             req.acl.CopyFrom(self.acl)
         if self.service:
             req.service = self.service
+        reg = await self._post_registration(
+            "/ais/register", req.SerializeToString(), {REALM_SECRET_HEADER: self.realm_secret}
+        )
+        self.registration = reg
+        log.info("registered actor=%s", id_text(reg.actr_id))
+        return reg
+
+    async def _post_registration(
+        self, path: str, body: bytes, headers: dict[str, str]
+    ) -> RegisterOk:
+        assert self._session is not None
         try:
             async with self._session.post(
-                self.base + "/ais/register",
-                data=req.SerializeToString(),
-                headers={
-                    REALM_SECRET_HEADER: self.realm_secret,
-                    "content-type": "application/x-protobuf",
-                },
+                self.base + path,
+                data=body,
+                headers={**headers, "content-type": "application/x-protobuf"},
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
             ) as resp:
                 body = await resp.read()
@@ -131,13 +214,11 @@ class SignalingClient:
         try:
             answer.ParseFromString(body)
         except Exception as e:
-            raise Internal(f"registration answered HTTP {status} with an undecodable body") from e
+            raise Internal(f"{path} answered HTTP {status} with an undecodable body") from e
         if answer.WhichOneof("result") == "error":
             raise ActrError.from_proto(answer.error)
         if status != 200 or not answer.HasField("success"):
-            raise Internal(f"registration answered HTTP {status} without a result")
-        self.registration = answer.success
-        log.info("registered actor=%s", id_text(answer.success.actr_id))
+            raise Internal(f"{path} answered HTTP {status} without a result")
         return answer.success
 
     async def _open_socket(self) -> None:
