@@ -1,0 +1,353 @@
+"""What the server does with each signaling frame (PROTOCOL.md SIG-2 .. SIG-7). No I/O.
+
+The socket layer hands in a frame from an actor's socket, or the news that a
+socket came or went, and gets back actions: bytes to deliver to an actor's
+socket, or a socket to close. Time is passed in, so presence expiry is tested
+without waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from actr.errors import ErrorCode
+from actr.identity import IdentityError, id_text
+from actr.protocol.actr_pb2 import ActrId, AIdCredential, ErrorResponse
+from actr.protocol.signaling_pb2 import (
+    ActrDownEvent,
+    ActrToSignaling,
+    ActrUpEvent,
+    Pong,
+    SignalingEnvelope,
+    SignalingToActr,
+    SubscribeActrUpResponse,
+    UnregisterResponse,
+    UnsubscribeActrUpResponse,
+)
+from signaling.credentials import CredentialAuthority, CredentialError
+from signaling.envelopes import (
+    EnvelopeDecodeError,
+    decode_envelope,
+    envelope_error,
+    error_to_actr,
+    to_actr,
+)
+from signaling.registry import ActorRecord, Registry
+from signaling.stats import Stats
+
+__all__ = [
+    "DEFAULT_CANDIDATES",
+    "MAX_CANDIDATES",
+    "Action",
+    "Deliver",
+    "Disconnect",
+    "Dispatcher",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CANDIDATES = 16
+# Keeps a route_candidates answer far below the 1 MiB frame limit.
+MAX_CANDIDATES = 1024
+# SIG-7: an actor that missed this many ping intervals is taken offline.
+MISSED_PINGS = 3
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Send ``data`` (one encoded SignalingEnvelope) on the socket of actor ``to``."""
+
+    to: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """Close the socket of actor ``to`` after what was delivered to it before."""
+
+    to: str
+    code: int
+    reason: str
+
+
+Action = Deliver | Disconnect
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        registry: Registry,
+        authority: CredentialAuthority,
+        stats: Stats,
+        heartbeat_interval_secs: int,
+    ) -> None:
+        self.registry = registry
+        self.authority = authority
+        self.stats = stats
+        self.heartbeat_interval_secs = heartbeat_interval_secs
+
+    # ---- socket lifecycle ----
+
+    def connected(self, key: str, connection: int, now: float) -> list[Action]:
+        record = self.registry.get(key)
+        if record is None:
+            return [Disconnect(key, CLOSE_POLICY, "actor is not registered")]
+        came_online = self.registry.attach(key, connection, now)
+        log.info("actor_connected actor=%s connection=%d", key, connection)
+        if not came_online:
+            return []
+        return self._presence_events(record, up=True)
+
+    def disconnected(self, key: str, connection: int) -> list[Action]:
+        record = self.registry.get(key)
+        if record is None or not self.registry.detach(key, connection):
+            return []
+        log.info("actor_offline actor=%s connection=%d", key, connection)
+        return self._presence_events(record, up=False)
+
+    def sweep(self, now: float) -> list[Action]:
+        """SIG-7: close sockets of actors that stopped pinging; forget lapsed registrations."""
+        actions: list[Action] = []
+        max_silence = MISSED_PINGS * self.heartbeat_interval_secs
+        for record in self.registry.silent(now, max_silence):
+            self.stats.presence_expired += 1
+            log.info(
+                "actor_presence_expired actor=%s silent_secs=%.0f",
+                record.key,
+                now - record.last_seen,
+            )
+            # Offline now, not when the close completes, so no route leads to it meanwhile.
+            if record.connection is not None:
+                actions.extend(self.disconnected(record.key, record.connection))
+            actions.append(Disconnect(record.key, CLOSE_GOING_AWAY, "no ping received"))
+        for record in self.registry.lapsed(now, self.authority.lifetime_secs):
+            self.registry.forget(record.key)
+            log.info("actor_registration_lapsed actor=%s", record.key)
+        return actions
+
+    # ---- frames ----
+
+    def frame(self, key: str, data: bytes, now: float) -> list[Action]:
+        self.stats.frames_in += 1
+        record = self.registry.get(key)
+        if record is None:
+            # Unregistered while frames were still in flight: nobody to speak for.
+            return [Disconnect(key, CLOSE_POLICY, "actor is not registered")]
+        try:
+            env = decode_envelope(data)
+        except EnvelopeDecodeError as e:
+            self.stats.reject("decode_failure")
+            log.info("envelope_undecodable actor=%s size=%d error=%s", key, len(data), e)
+            return [Deliver(key, envelope_error(ErrorCode.DECODE_FAILURE, str(e), e.envelope_id))]
+        flow = env.WhichOneof("flow")
+        if flow == "actr_to_server":
+            return self._actr_to_server(record, env, now)
+        if flow == "actr_relay":
+            return self._relay(record, env, data, now)
+        if flow == "envelope_error":
+            # Never answer an error with an error: two peers could loop forever.
+            err = env.envelope_error
+            log.warning(
+                "client_envelope_error actor=%s code=%d message=%s reply_for=%s",
+                key,
+                err.code,
+                err.message,
+                env.reply_for,
+            )
+            return []
+        if flow == "peer_to_server":
+            self.stats.reject("unsupported_flow")
+            return [
+                self._envelope_error(
+                    key, env, ErrorCode.NOT_IMPLEMENTED, "peer_to_server is not supported"
+                )
+            ]
+        self.stats.reject("invalid_flow")
+        what = "no flow" if flow is None else f"flow {flow} is not accepted from a client"
+        return [self._envelope_error(key, env, ErrorCode.INVALID_ARGUMENT, what)]
+
+    def _envelope_error(
+        self, key: str, env: SignalingEnvelope, code: ErrorCode, message: str
+    ) -> Deliver:
+        return Deliver(key, envelope_error(code, message, env.envelope_id))
+
+    def _authenticate(
+        self, record: ActorRecord, source: ActrId, credential: AIdCredential, now: float
+    ) -> str | None:
+        """SIG-3: None when ``source`` and ``credential`` are the socket's own, else why not."""
+        if source != record.actr_id:
+            return "source_mismatch"
+        # The credential issued last is the usual case: equal message, no signature check.
+        if credential == record.credential:
+            return None if record.credential_expires_at > now else "credential_expired"
+        try:
+            claims = self.authority.verify(credential, now)
+        except CredentialError as e:
+            return f"credential_{e.reason}"
+        if claims.actor_id != record.key or claims.realm_id != record.actr_id.realm.realm_id:
+            return "credential_other_actor"
+        return None
+
+    def _refuse(self, record: ActorRecord, env: SignalingEnvelope, reason: str) -> list[Action]:
+        self.stats.reject(f"unauthenticated_{reason}")
+        log.warning(
+            "envelope_unauthenticated actor=%s reason=%s flow=%s",
+            record.key,
+            reason,
+            env.WhichOneof("flow"),
+        )
+        message = (
+            "source is not this socket's actor"
+            if reason == "source_mismatch"
+            else "credential is not a valid credential of this socket's actor"
+        )
+        return [
+            Deliver(
+                record.key,
+                error_to_actr(record.actr_id, ErrorCode.UNAUTHENTICATED, message, env.envelope_id),
+            )
+        ]
+
+    # ---- actr_to_server ----
+
+    def _actr_to_server(
+        self, record: ActorRecord, env: SignalingEnvelope, now: float
+    ) -> list[Action]:
+        body = env.actr_to_server
+        refused = self._authenticate(record, body.source, body.credential, now)
+        if refused is not None:
+            return self._refuse(record, env, refused)
+        reply_for = env.envelope_id
+        answer = SignalingToActr(target=record.actr_id)
+        kind = body.WhichOneof("payload")
+        if kind == "ping":
+            self._ping(record, body, answer, now)
+        elif kind == "route_candidates_request":
+            req = body.route_candidates_request
+            asked = req.criteria.candidate_count if req.HasField("criteria") else 0
+            cap = min(asked, MAX_CANDIDATES) if asked > 0 else DEFAULT_CANDIDATES
+            found = self.registry.route_candidates(record.actr_id, req.target_type, cap)
+            answer.route_candidates_response.success.candidates.extend(found)
+        elif kind == "discovery_request":
+            req_d = body.discovery_request
+            ok = answer.discovery_response.success
+            for actr_type, service in self.registry.live_types(
+                record.actr_id, req_d.manufacturer, req_d.limit
+            ):
+                entry = ok.entries.add()
+                entry.actr_type.CopyFrom(actr_type)
+                if service:
+                    entry.name = service
+        elif kind == "subscribe_actr_up_request":
+            self.registry.subscribe(record.key, body.subscribe_actr_up_request.target_type)
+            answer.subscribe_actr_up_response.CopyFrom(SubscribeActrUpResponse())
+        elif kind == "unsubscribe_actr_up_request":
+            self.registry.unsubscribe(record.key, body.unsubscribe_actr_up_request.target_type)
+            answer.unsubscribe_actr_up_response.CopyFrom(UnsubscribeActrUpResponse())
+        elif kind == "unregister_request":
+            return self._unregister(record, body, reply_for)
+        elif kind == "error":
+            err = body.error
+            log.warning(
+                "client_error actor=%s code=%d message=%s", record.key, err.code, err.message
+            )
+            return []
+        else:
+            self.stats.reject("invalid_payload")
+            answer.error.CopyFrom(
+                ErrorResponse(
+                    code=int(ErrorCode.INVALID_ARGUMENT),
+                    message="actr_to_server carries no request the server knows",
+                )
+            )
+        return [Deliver(record.key, to_actr(answer, reply_for))]
+
+    def _ping(
+        self, record: ActorRecord, body: ActrToSignaling, answer: SignalingToActr, now: float
+    ) -> None:
+        record.pings += 1
+        record.last_seen = now
+        if body.ping.HasField("mailbox_backlog"):
+            record.mailbox_backlog = max(0.0, body.ping.mailbox_backlog)
+        answer.pong.CopyFrom(
+            Pong(seq=record.pings, suggest_interval_secs=self.heartbeat_interval_secs)
+        )
+
+    def _unregister(
+        self, record: ActorRecord, body: ActrToSignaling, reply_for: str
+    ) -> list[Action]:
+        answer = SignalingToActr(target=record.actr_id)
+        answer.unregister_response.CopyFrom(UnregisterResponse())
+        actions: list[Action] = [Deliver(record.key, to_actr(answer, reply_for))]
+        if record.live:
+            actions.extend(self._presence_events(record, up=False))
+        self.registry.forget(record.key)
+        log.info(
+            "actor_unregistered actor=%s reason=%s", record.key, body.unregister_request.reason
+        )
+        actions.append(Disconnect(record.key, CLOSE_NORMAL, "unregistered"))
+        return actions
+
+    # ---- actr_relay ----
+
+    def _relay(
+        self, record: ActorRecord, env: SignalingEnvelope, data: bytes, now: float
+    ) -> list[Action]:
+        relay = env.actr_relay
+        refused = self._authenticate(record, relay.source, relay.credential, now)
+        if refused is not None:
+            return self._refuse(record, env, refused)
+        try:
+            target_key = id_text(relay.target)
+        except IdentityError:
+            target_key = ""
+        target = self.registry.get(target_key) if target_key else None
+        if target is None or not target.live or target.actr_id != relay.target:
+            self.stats.reject("relay_not_found")
+            return [
+                Deliver(
+                    record.key,
+                    error_to_actr(
+                        record.actr_id,
+                        ErrorCode.NOT_FOUND,
+                        f"actor {target_key or '<invalid id>'} is not connected",
+                        env.envelope_id,
+                    ),
+                )
+            ]
+        if not self.registry.may_relay(record, target):
+            self.stats.reject("relay_denied")
+            log.info("relay_denied source=%s target=%s", record.key, target_key)
+            return [
+                Deliver(
+                    record.key,
+                    error_to_actr(
+                        record.actr_id,
+                        ErrorCode.PERMISSION_DENIED,
+                        f"actor {target_key} does not admit {record.key}",
+                        env.envelope_id,
+                    ),
+                )
+            ]
+        record.note_contact(target_key)
+        self.stats.relays += 1
+        # SIG-5: the very bytes received, so fields this server does not know survive.
+        return [Deliver(target_key, data)]
+
+    # ---- presence events ----
+
+    def _presence_events(self, record: ActorRecord, *, up: bool) -> list[Action]:
+        actions: list[Action] = []
+        for sub in self.registry.watchers(record):
+            event = SignalingToActr(target=sub.actr_id)
+            if up:
+                event.actr_up_event.CopyFrom(ActrUpEvent(actor_id=record.actr_id))
+            else:
+                event.actr_down_event.CopyFrom(ActrDownEvent(actor_id=record.actr_id))
+            actions.append(Deliver(sub.key, to_actr(event)))
+        return actions

@@ -1,0 +1,168 @@
+"""Live signaling sockets by actor, and the carrying out of the dispatcher's actions.
+
+Each socket has a bounded outbox drained by its own writer task, so a slow
+reader never stalls the socket that relays to it (SIG-9: one connection does
+not affect another). An outbox that fills up closes its socket with 1013: the
+peer is not keeping up and will reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterable
+
+from aiohttp import web
+
+from signaling.dispatcher import Action, Deliver, Disconnect
+from signaling.stats import Stats
+
+__all__ = ["Connection", "Hub"]
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 1024
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_GOING_AWAY = 1001
+# How long a closing socket may take to finish its close handshake.
+CLOSE_TIMEOUT = 5.0
+
+
+class _Close:
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+_STOP = object()
+
+
+class Connection:
+    """One actor's signaling socket: ``send`` queues, the writer task writes in order."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, ws: web.WebSocketResponse, actor: str, stats: Stats) -> None:
+        self.ws = ws
+        self.actor = actor
+        self.id = next(Connection._ids)
+        self._stats = stats
+        self._outbox: asyncio.Queue[bytes | _Close | object] = asyncio.Queue(OUTBOX_LIMIT)
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._abort: asyncio.Task[bool] | None = None
+
+    def start(self) -> None:
+        """Begin writing; call once the WebSocket handshake is done. Earlier sends wait."""
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+
+    @property
+    def closing(self) -> bool:
+        """Replaced, unregistered or shutting down: it no longer speaks for its actor."""
+        return self._closing
+
+    def send(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            self._outbox.put_nowait(data)
+        except asyncio.QueueFull:
+            self._stats.reject("slow_consumer")
+            log.warning("socket_outbox_full actor=%s connection=%d", self.actor, self.id)
+            self._closing = True
+            self._abort = asyncio.create_task(
+                self.ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"outbox full")
+            )
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after everything queued before has been written."""
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            self._outbox.put_nowait(_Close(code, reason))
+        except asyncio.QueueFull:
+            self._abort = asyncio.create_task(self.ws.close(code=code, message=reason.encode()))
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if item is _STOP:
+                return
+            try:
+                if isinstance(item, _Close):
+                    await self.ws.close(code=item.code, message=item.reason.encode()[:120])
+                    return
+                assert isinstance(item, bytes)
+                await self.ws.send_bytes(item)
+            except (ConnectionError, RuntimeError) as e:
+                # The peer went away; the reader sees the close and cleans up.
+                log.debug(
+                    "socket_write_failed actor=%s connection=%d error=%s", self.actor, self.id, e
+                )
+                return
+            except Exception:
+                log.exception("socket_writer_failed actor=%s connection=%d", self.actor, self.id)
+                return
+
+    async def finish(self) -> None:
+        """After the reader stopped: let a close in progress end, then stop the writer."""
+        self._closing = True
+        writer = self._writer
+        if writer is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._outbox.put_nowait(_STOP)
+            try:
+                await asyncio.wait_for(asyncio.shield(writer), CLOSE_TIMEOUT)
+            except TimeoutError:
+                writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        if self._abort is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._abort
+
+
+class Hub:
+    def __init__(self, stats: Stats) -> None:
+        self._stats = stats
+        self._by_actor: dict[str, Connection] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_actor)
+
+    def get(self, actor: str) -> Connection | None:
+        return self._by_actor.get(actor)
+
+    def attach(self, conn: Connection) -> Connection | None:
+        """Make ``conn`` its actor's socket; returns the socket it replaces, if any."""
+        old = self._by_actor.get(conn.actor)
+        self._by_actor[conn.actor] = conn
+        return old
+
+    def detach(self, conn: Connection) -> None:
+        if self._by_actor.get(conn.actor) is conn:
+            del self._by_actor[conn.actor]
+
+    def apply(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            conn = self._by_actor.get(action.to)
+            if conn is None:
+                # Went away between the decision and now; its close already cleaned up.
+                log.debug("action_target_gone actor=%s action=%s", action.to, type(action).__name__)
+                continue
+            if isinstance(action, Deliver):
+                conn.send(action.data)
+            elif isinstance(action, Disconnect):
+                conn.close(action.code, action.reason)
+
+    async def close_all(self) -> None:
+        conns = list(self._by_actor.values())
+        for conn in conns:
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
+        await asyncio.gather(*(conn.finish() for conn in conns), return_exceptions=True)

@@ -1,0 +1,195 @@
+"""Helpers for the signaling server tests: register over HTTP, open sockets, exchange envelopes.
+
+Everything talks to a real server on a loopback port; waits are bounded by
+``TIMEOUT`` rather than sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from dataclasses import dataclass
+
+import aiohttp
+
+from actr.identity import id_text, parse_type
+from actr.protocol.actr_pb2 import (
+    Acl,
+    AclRule,
+    ActrId,
+    AIdCredential,
+    Realm,
+    RegisterOk,
+    RegisterRequest,
+    RegisterResponse,
+)
+from actr.protocol.signaling_pb2 import ActrRelay, ActrToSignaling, SignalingEnvelope
+from actr.protocol.webrtc_pb2 import IceCandidate
+from signaling.registration import REALM_SECRET_HEADER
+
+TIMEOUT = 5.0
+REALMS = {1: "secret-one", 2: "secret-two"}
+
+
+@dataclass
+class Actor:
+    ok: RegisterOk
+    ws: aiohttp.ClientWebSocketResponse
+
+    @property
+    def id(self) -> ActrId:
+        return self.ok.actr_id
+
+    @property
+    def key(self) -> str:
+        return id_text(self.ok.actr_id)
+
+
+def rule(permission: int, from_type: str, realm_id: int | None = None) -> AclRule:
+    r = AclRule(permission=permission, from_type=parse_type(from_type))  # type: ignore[arg-type]
+    if realm_id is None:
+        r.any_realm = True
+    else:
+        r.realm_id = realm_id
+    return r
+
+
+def acl(*rules: AclRule) -> Acl:
+    return Acl(rules=list(rules))
+
+
+async def post_register(
+    http: aiohttp.ClientSession,
+    base: str,
+    actr_type: str,
+    realm: int = 1,
+    secret: str | None = None,
+    acl_: Acl | None = None,
+) -> tuple[int, RegisterResponse]:
+    req = RegisterRequest(actr_type=parse_type(actr_type), realm=Realm(realm_id=realm))
+    if acl_ is not None:
+        req.acl.CopyFrom(acl_)
+    headers = {"content-type": "application/x-protobuf"}
+    if secret is None:
+        secret = REALMS.get(realm, "")
+    if secret:
+        headers[REALM_SECRET_HEADER] = secret
+    async with http.post(
+        base + "/ais/register", data=req.SerializeToString(), headers=headers
+    ) as r:
+        body = await r.read()
+        assert r.content_type == "application/x-protobuf"
+        answer = RegisterResponse()
+        answer.ParseFromString(body)
+        return r.status, answer
+
+
+async def register(
+    http: aiohttp.ClientSession,
+    base: str,
+    actr_type: str,
+    realm: int = 1,
+    acl_: Acl | None = None,
+) -> RegisterOk:
+    status, answer = await post_register(http, base, actr_type, realm=realm, acl_=acl_)
+    assert status == 200, answer
+    assert answer.WhichOneof("result") == "success"
+    return answer.success
+
+
+def ws_params(actor_id: str, cred: AIdCredential, *, urlsafe: bool = True) -> dict[str, str]:
+    enc = base64.urlsafe_b64encode if urlsafe else base64.b64encode
+    return {
+        "actor_id": actor_id,
+        "key_id": str(cred.key_id),
+        "claims": enc(cred.claims).decode(),
+        "signature": enc(cred.signature).decode(),
+    }
+
+
+async def open_socket(
+    http: aiohttp.ClientSession, base: str, actor_id: str, cred: AIdCredential
+) -> aiohttp.ClientWebSocketResponse:
+    return await http.ws_connect(
+        base + "/signaling/ws", params=ws_params(actor_id, cred), max_msg_size=0
+    )
+
+
+async def join(
+    http: aiohttp.ClientSession,
+    base: str,
+    actr_type: str,
+    realm: int = 1,
+    acl_: Acl | None = None,
+) -> Actor:
+    ok = await register(http, base, actr_type, realm=realm, acl_=acl_)
+    ws = await open_socket(http, base, id_text(ok.actr_id), ok.credential)
+    return Actor(ok, ws)
+
+
+def envelope() -> SignalingEnvelope:
+    return SignalingEnvelope(envelope_version=2, envelope_id=uuid.uuid4().hex)
+
+
+def to_server(actor: Actor, body: ActrToSignaling) -> SignalingEnvelope:
+    env = envelope()
+    env.actr_to_server.CopyFrom(body)
+    env.actr_to_server.source.CopyFrom(actor.id)
+    env.actr_to_server.credential.CopyFrom(actor.ok.credential)
+    return env
+
+
+def relay(
+    source: Actor, target: ActrId, candidate: str = "candidate:1 1 udp 1 1.2.3.4 5 typ host"
+) -> SignalingEnvelope:
+    env = envelope()
+    r = ActrRelay(source=source.id, credential=source.ok.credential, target=target)
+    r.ice_candidate.CopyFrom(IceCandidate(candidate=candidate, sdp_mid="0"))
+    env.actr_relay.CopyFrom(r)
+    return env
+
+
+async def receive_msg(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:
+    return await asyncio.wait_for(ws.receive(), TIMEOUT)
+
+
+async def receive_bytes(ws: aiohttp.ClientWebSocketResponse) -> bytes:
+    msg = await receive_msg(ws)
+    assert msg.type is aiohttp.WSMsgType.BINARY, (msg.type, msg.data)
+    assert isinstance(msg.data, bytes)
+    return msg.data
+
+
+async def receive_env(ws: aiohttp.ClientWebSocketResponse) -> SignalingEnvelope:
+    env = SignalingEnvelope()
+    env.ParseFromString(await receive_bytes(ws))
+    return env
+
+
+async def send(ws: aiohttp.ClientWebSocketResponse, env: SignalingEnvelope) -> None:
+    await ws.send_bytes(env.SerializeToString())
+
+
+async def ask(actor: Actor, body: ActrToSignaling) -> SignalingEnvelope:
+    """Send an actr_to_server request and return the answer (checks reply_for)."""
+    env = to_server(actor, body)
+    await send(actor.ws, env)
+    answer = await receive_env(actor.ws)
+    assert answer.reply_for == env.envelope_id
+    return answer
+
+
+async def wait_closed(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    """Read until the server closes the socket; the close code it sent."""
+    while True:
+        msg = await receive_msg(ws)
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            # The code in the server's close frame; ws.close_code may say 1006 when the
+            # server dropped the TCP connection before our close reply went out.
+            assert isinstance(msg.data, int)
+            return msg.data
+        if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            return ws.close_code
+        if msg.type is aiohttp.WSMsgType.ERROR:
+            return ws.close_code

@@ -1,0 +1,283 @@
+"""The I/O-free parts on their own: config, credentials, registry, dispatcher (time passed in)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from actr.identity import id_text, parse_type
+from actr.protocol.actr_pb2 import AIdCredential
+from actr.protocol.signaling_pb2 import (
+    ActrToSignaling,
+    Ping,
+    SignalingEnvelope,
+    SubscribeActrUpRequest,
+)
+from signaling.config import (
+    Config,
+    ConfigError,
+    check_exposure,
+    load_config,
+    parse_config,
+)
+from signaling.credentials import CredentialAuthority, CredentialError, load_or_create_key
+from signaling.dispatcher import Deliver, Disconnect, Dispatcher
+from signaling.registry import ActorRecord, Registry
+from signaling.socket import decode_b64
+from signaling.stats import Stats
+
+T0 = 1_800_000_000.0
+
+
+# ---- config ----
+
+
+def test_config_defaults_without_file() -> None:
+    config = load_config(None)
+    assert (config.host, config.port) == ("127.0.0.1", 8081)
+    assert config.credential_lifetime_secs == 3600
+    assert config.heartbeat_interval_secs == 10
+    assert config.signing_key_file is None
+    assert dict(config.realms) == {1: "dev-secret"}
+
+
+def test_config_full_file(tmp_path: Path) -> None:
+    path = tmp_path / "signaling.toml"
+    path.write_text(
+        'host = "0.0.0.0"\nport = 0\ncredential_lifetime_secs = 60\n'
+        'heartbeat_interval_secs = 5\nsigning_key_file = "keys/signing.key"\n'
+        'signing_key_id = 7\n[realms]\n1 = "a"\n42 = "b"\n'
+    )
+    config = load_config(path)
+    assert config == Config(
+        host="0.0.0.0",
+        port=0,
+        realms={1: "a", 42: "b"},
+        credential_lifetime_secs=60,
+        heartbeat_interval_secs=5,
+        signing_key_file=tmp_path / "keys" / "signing.key",
+        signing_key_id=7,
+    )
+    check_exposure(config)  # own secrets: any address is fine
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('port = "80"', "port must be an integer"),
+        ("port = 70000", "between 0 and 65535"),
+        ("port = true", "port must be an integer"),
+        ("prot = 1", "unknown key(s) prot"),
+        ("[realms]", "[realms] is empty"),
+        ('[realms]\nx = "s"', "realm id 'x' is not an integer"),
+        ("[realms]\n1 = 5", "secret of realm 1"),
+        ("credential_lifetime_secs = 0", "at least 1"),
+        ("heartbeat_interval_secs = -1", "at least 1"),
+        ("port = [", "not valid TOML"),
+    ],
+)
+def test_config_errors_are_clear(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert fragment in str(info.value)
+
+
+def test_config_missing_file() -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(Path("/nonexistent/signaling.toml"))
+
+
+def test_config_dev_secret_only_on_loopback() -> None:
+    check_exposure(Config(host="127.0.0.1"))
+    check_exposure(Config(host="::1"))
+    with pytest.raises(ConfigError, match="development realm secret"):
+        check_exposure(Config().with_overrides(host="0.0.0.0"))
+
+
+def test_config_example_file_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "signaling" / "example.toml"
+    config = load_config(example)
+    assert config.port == 8081 and dict(config.realms) == {1: "dev-secret"}
+
+
+def test_config_overrides() -> None:
+    config = parse_config({"port": 9000}, base_dir=Path("."))
+    assert config.with_overrides(port=0).port == 0
+    assert config.with_overrides(host="::1").host == "::1"
+    with pytest.raises(ConfigError):
+        config.with_overrides(port=-1)
+
+
+# ---- credentials ----
+
+
+def test_sig1_base64_forms_all_decode() -> None:
+    data = bytes(range(256))[:100] + b"\xfb\xff\xfe"
+    for encoded in (
+        base64.b64encode(data).decode(),
+        base64.b64encode(data).decode().rstrip("="),
+        base64.urlsafe_b64encode(data).decode(),
+        base64.urlsafe_b64encode(data).decode().rstrip("="),
+        base64.b64encode(data).decode().replace("+", " "),  # '+' unescaped in a query
+    ):
+        assert decode_b64(encoded) == data
+    with pytest.raises(ValueError):
+        decode_b64("a!b")
+    with pytest.raises(ValueError):
+        decode_b64("A" * 10_000)
+
+
+def _authority(lifetime: int = 3600) -> CredentialAuthority:
+    return CredentialAuthority(Ed25519PrivateKey.generate(), key_id=3, lifetime_secs=lifetime)
+
+
+def test_ais2_issue_and_verify_with_time_passed_in() -> None:
+    authority = _authority(lifetime=60)
+    registry = Registry()
+    record = registry.register(parse_type("acme:echo:1.0"), 1, None, "", T0)
+    cred = authority.issue(record.actr_id, T0)
+    claims = authority.verify(cred, T0 + 59)
+    assert (claims.actor_id, claims.realm_id, claims.expires_at) == (record.key, 1, int(T0) + 60)
+    with pytest.raises(CredentialError) as info:
+        authority.verify(cred, T0 + 60)
+    assert info.value.reason == "expired"
+    other = _authority()
+    with pytest.raises(CredentialError) as info:
+        other.verify(AIdCredential(key_id=3, claims=cred.claims, signature=cred.signature), T0)
+    assert info.value.reason == "bad_signature"
+    with pytest.raises(CredentialError) as info:
+        authority.verify(AIdCredential(key_id=4, claims=cred.claims, signature=cred.signature), T0)
+    assert info.value.reason == "unknown_key"
+
+
+def test_ais2_key_file_created_0600_and_reloaded(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "signing.key"
+    key = load_or_create_key(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    again = load_or_create_key(path)
+    raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    assert again.public_key().public_bytes(*raw) == key.public_key().public_bytes(*raw)
+
+
+def test_ais2_raw_key_file_loads(tmp_path: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "raw.key"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    )
+    loaded = load_or_create_key(path)
+    assert loaded.sign(b"x") == key.sign(b"x")  # Ed25519 signatures are deterministic
+
+
+def test_ais2_bad_key_file_is_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.key"
+    path.write_bytes(b"not a key")
+    with pytest.raises(ConfigError, match="raw 32-byte Ed25519 key or a PEM"):
+        load_or_create_key(path)
+
+
+# ---- registry and dispatcher ----
+
+
+def _setup(heartbeat: int = 10) -> tuple[Registry, CredentialAuthority, Dispatcher, Stats]:
+    registry, authority, stats = Registry(), _authority(), Stats()
+    return registry, authority, Dispatcher(registry, authority, stats, heartbeat), stats
+
+
+def _actor(registry: Registry, authority: CredentialAuthority, actr_type: str) -> ActorRecord:
+    record = registry.register(parse_type(actr_type), 1, None, "", T0)
+    cred = authority.issue(record.actr_id, T0)
+    record.grant(cred, int(T0) + authority.lifetime_secs, b"token")
+    return record
+
+
+def _frame(record: ActorRecord, body: ActrToSignaling) -> bytes:
+    env = SignalingEnvelope(envelope_version=2, envelope_id="e1")
+    env.actr_to_server.CopyFrom(body)
+    env.actr_to_server.source.CopyFrom(record.actr_id)
+    env.actr_to_server.credential.CopyFrom(record.credential)
+    return env.SerializeToString()
+
+
+def test_id2_serials_never_reused_after_forget() -> None:
+    registry = Registry()
+    first = registry.register(parse_type("a:b:1"), 1, None, "", T0)
+    registry.forget(first.key)
+    second = registry.register(parse_type("a:b:1"), 1, None, "", T0)
+    assert second.actr_id.serial_number == first.actr_id.serial_number + 1
+
+
+def test_sig7_silent_actor_expires_after_three_intervals() -> None:
+    registry, authority, dispatcher, stats = _setup(heartbeat=10)
+    echo = _actor(registry, authority, "acme:echo:1.0")
+    watcher = _actor(registry, authority, "acme:client:1.0")
+    dispatcher.connected(watcher.key, 1, T0)
+    sub = ActrToSignaling(
+        subscribe_actr_up_request=SubscribeActrUpRequest(target_type=echo.actr_id.type)
+    )
+    dispatcher.frame(watcher.key, _frame(watcher, sub), T0)
+    up = dispatcher.connected(echo.key, 2, T0)
+    assert [a.to for a in up] == [watcher.key]
+
+    # Pings keep both alive; 30 s of silence is still within the limit.
+    dispatcher.frame(watcher.key, _frame(watcher, ActrToSignaling(ping=Ping())), T0 + 25)
+    assert dispatcher.sweep(T0 + 30) == []
+    # echo never pinged: past 3 intervals it goes offline and watchers hear of it.
+    actions = dispatcher.sweep(T0 + 31)
+    assert Disconnect(echo.key, 1001, "no ping received") in actions
+    downs = [a for a in actions if isinstance(a, Deliver)]
+    assert [a.to for a in downs] == [watcher.key]
+    event = SignalingEnvelope()
+    event.ParseFromString(downs[0].data)
+    assert event.server_to_actr.actr_down_event.actor_id == echo.actr_id
+    assert not echo.live and watcher.live
+    assert stats.presence_expired == 1
+    # Its socket closing later does not announce it twice.
+    assert dispatcher.disconnected(echo.key, 2) == []
+
+
+def test_sig7_lapsed_registration_forgotten() -> None:
+    registry, authority, dispatcher, _ = _setup()
+    record = _actor(registry, authority, "acme:echo:1.0")
+    expires = record.credential_expires_at
+    dispatcher.sweep(expires + authority.lifetime_secs)
+    assert registry.get(record.key) is not None
+    dispatcher.sweep(expires + authority.lifetime_secs + 1)
+    assert registry.get(record.key) is None
+
+
+def test_sig3_expired_current_credential_refused() -> None:
+    registry, authority, dispatcher, stats = _setup()
+    record = _actor(registry, authority, "acme:echo:1.0")
+    dispatcher.connected(record.key, 1, T0)
+    (answer,) = dispatcher.frame(
+        record.key, _frame(record, ActrToSignaling(ping=Ping())), record.credential_expires_at
+    )
+    assert isinstance(answer, Deliver)
+    env = SignalingEnvelope()
+    env.ParseFromString(answer.data)
+    assert env.server_to_actr.error.code == 10103
+    assert stats.rejects["unauthenticated_credential_expired"] == 1
+
+
+def test_sig8_stale_socket_close_does_not_take_actor_offline() -> None:
+    registry, authority, dispatcher, _ = _setup()
+    record = _actor(registry, authority, "acme:echo:1.0")
+    dispatcher.connected(record.key, 1, T0)
+    dispatcher.connected(record.key, 2, T0)  # reconnect replaced socket 1
+    assert dispatcher.disconnected(record.key, 1) == []
+    assert record.live and record.connection == 2
+    assert id_text(record.actr_id) == record.key
