@@ -81,6 +81,9 @@ class Gate:
                 chunk.ParseFromString(data)
             except DecodeError:
                 return self._drop("stream_decode_error")
+            # The upb backend does not enforce proto2 `required` on parse.
+            if not chunk.IsInitialized():
+                return self._drop("stream_missing_required")
             return Chunk(chunk)
         if payload_type == PayloadType.MEDIA_RTP:
             return self._drop("media_rtp_on_data_channel")
@@ -92,6 +95,8 @@ class Gate:
             env.ParseFromString(data)
         except DecodeError:
             return self._drop("envelope_decode_error")
+        if not env.IsInitialized():
+            return self._drop("envelope_missing_required")
         direction = env.direction
         priority = HIGH if payload_type == PayloadType.RPC_SIGNAL else NORMAL
         if direction == Direction.DIRECTION_RESPONSE:
