@@ -125,10 +125,11 @@ async def _call(args: argparse.Namespace) -> int:
             raise UsageError(f"--import {mod}: {e}") from e
     payload = _request_bytes(args)
     response_cls = _message_class(args.response_type) if args.response_type else None
-    url, realm, secret, hosts = args.signaling, args.realm, args.realm_secret, None
+    urls: list[str] = [args.signaling] if args.signaling else []
+    realm, secret, hosts = args.realm, args.realm_secret, None
     if args.config:
         cfg = config_mod.load(args.config)
-        url = url or cfg.signaling.url
+        urls = urls or cfg.signaling.all_urls()
         realm = realm if realm is not None else cfg.signaling.realm
         secret = secret or cfg.signaling.realm_secret
         hosts = cfg.transport.host_addresses
@@ -140,7 +141,7 @@ async def _call(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be > 0")
     client = connect(
-        url or "http://127.0.0.1:8081",
+        urls or ["http://127.0.0.1:8081"],
         realm=realm if realm is not None else 1,
         realm_secret=secret,
         host_addresses=hosts,

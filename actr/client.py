@@ -14,7 +14,7 @@ from actr.transport import TransportConfig
 
 
 def connect(
-    url: str,
+    url: str | list[str],
     *,
     realm: int = 1,
     realm_secret: str,
@@ -24,9 +24,16 @@ def connect(
     connect_timeout: float = 15.0,
     max_pending_calls: int = 10_000,
 ) -> Node:
-    """Returns a client node; ``async with`` registers it and closes it after."""
+    """Returns a client node; ``async with`` registers it and closes it after.
+
+    ``url`` may list several servers of one deployment to fail over between.
+    """
     cfg = NodeConfig(
-        signaling=SignalingConfig(url=url, realm=realm, realm_secret=realm_secret),
+        signaling=SignalingConfig(
+            urls=[url] if isinstance(url, str) else list(url),
+            realm=realm,
+            realm_secret=realm_secret,
+        ),
         transport=TransportConfig(
             ice_servers=list(ice_servers or []),
             host_addresses=host_addresses,

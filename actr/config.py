@@ -7,6 +7,7 @@
 
     [signaling]
     url = "http://127.0.0.1:8081"
+    # urls = ["http://a:8081", "http://b:8081"]   # several servers: fail over between them
     realm = 1
     realm_secret = "dev-secret"  # or realm_secret_env = "NAME_OF_ENV_VAR"
 
@@ -46,8 +47,13 @@ class ConfigError(ValueError):
 @dataclass
 class SignalingConfig:
     url: str = "http://127.0.0.1:8081"
+    # Servers of one deployment (SIG-10) to fail over between; empty: just ``url``.
+    urls: list[str] = field(default_factory=list)
     realm: int = 1
     realm_secret: str = ""
+
+    def all_urls(self) -> list[str]:
+        return self.urls or [self.url]
 
 
 @dataclass
@@ -64,7 +70,7 @@ class NodeConfig:
 
 _SECTIONS: dict[str, set[str]] = {
     "actor": {"class", "pythonpath", "data_dir", "type"},
-    "signaling": {"url", "realm", "realm_secret", "realm_secret_env"},
+    "signaling": {"url", "urls", "realm", "realm_secret", "realm_secret_env"},
     "webrtc": {
         "host_addresses",
         "ice_servers",
@@ -125,6 +131,14 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
     sig = raw.get("signaling", {})
     if "url" in sig:
         cfg.signaling.url = _typed("signaling", sig, "url", str)
+    if "urls" in sig:
+        urls = _typed("signaling", sig, "urls", list)
+        if not urls or not all(isinstance(u, str) for u in urls):
+            raise ConfigError("[signaling] urls: expected a non-empty list of strings")
+        cfg.signaling.urls = urls
+    for u in cfg.signaling.all_urls():
+        if not u.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ConfigError(f"[signaling] url {u!r} must start with http(s):// or ws(s)://")
     if "realm" in sig:
         realm = _typed("signaling", sig, "realm", int)
         if not 0 <= realm < 2**32:

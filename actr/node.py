@@ -83,7 +83,7 @@ class Node:
         )
         self.streams = StreamRegistry()
         self.signaling = SignalingClient(
-            config.signaling.url,
+            config.signaling.all_urls(),
             realm=config.signaling.realm,
             realm_secret=config.signaling.realm_secret,
             actr_type=self.actr_type,

@@ -9,6 +9,7 @@ import base64
 import contextlib
 import logging
 import os
+import random
 import time
 import uuid
 from collections import OrderedDict
@@ -67,10 +68,22 @@ def _new_envelope() -> SignalingEnvelope:
     return SignalingEnvelope(envelope_version=ENVELOPE_VERSION, envelope_id=uuid.uuid4().hex)
 
 
+def backoff_delay(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
+    """Full-jitter exponential backoff: many actors cut off together do not return in step."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
 class SignalingClient:
+    """Registration and the signaling socket, kept up across server restarts and failover.
+
+    ``urls`` lists interchangeable servers of one deployment (SIG-10); after a drop
+    the client reconnects with backoff and jitter, trying each in turn, and keeps
+    its ActrId by presenting its credential (renewed first if the server asks).
+    """
+
     def __init__(
         self,
-        url: str,
+        urls: str | list[str],
         *,
         realm: int,
         realm_secret: str,
@@ -80,7 +93,11 @@ class SignalingClient:
         request_timeout: float = 10.0,
         state_path: Path | None = None,
     ) -> None:
-        self.base = http_base(url)
+        given = [urls] if isinstance(urls, str) else list(urls)
+        if not given:
+            raise ValueError("at least one signaling url is needed")
+        self.urls = [http_base(u) for u in given]
+        self._url_index = 0
         self.realm = realm
         self.realm_secret = realm_secret
         self.actr_type = actr_type
@@ -99,6 +116,13 @@ class SignalingClient:
         self._relay_targets: OrderedDict[str, str] = OrderedDict()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
+        self.connected = asyncio.Event()
+        self.on_connection_change: Callable[[bool], None] | None = None
+        self.reconnects = 0
+
+    @property
+    def base(self) -> str:
+        return self.urls[self._url_index]
 
     @property
     def actr_id(self) -> ActrId:
@@ -108,9 +132,20 @@ class SignalingClient:
 
     async def start(self) -> RegisterOk:
         self._session = aiohttp.ClientSession()
-        reg = await self._resume() or await self.register()
+        last: ActrError | None = None
+        for i in range(len(self.urls)):
+            self._url_index = i
+            try:
+                reg = await self._resume() or await self.register()
+                break
+            except Unavailable as e:
+                last = e
+        else:
+            assert last is not None
+            raise last
         self._save_state()
-        await self._open_socket()
+        ws = await self._open_socket()
+        self._tasks.append(asyncio.create_task(self._socket_loop(ws)))
         interval = max(1, reg.signaling_heartbeat_interval_secs or 10)
         self._tasks.append(asyncio.create_task(self._heartbeat(interval)))
         self._tasks.append(asyncio.create_task(self._renew_loop()))
@@ -221,7 +256,7 @@ class SignalingClient:
             raise Internal(f"{path} answered HTTP {status} without a result")
         return answer.success
 
-    async def _open_socket(self) -> None:
+    async def _open_socket(self) -> aiohttp.ClientWebSocketResponse:
         assert self._session is not None and self.registration is not None
         cred = self.registration.credential
         params = {
@@ -231,7 +266,7 @@ class SignalingClient:
             "signature": base64.urlsafe_b64encode(cred.signature).decode(),
         }
         try:
-            self._ws = await self._session.ws_connect(
+            ws = await self._session.ws_connect(
                 self.base + "/signaling/ws",
                 params=params,
                 max_msg_size=MAX_FRAME,
@@ -242,9 +277,66 @@ class SignalingClient:
             if e.status == 401:
                 raise Unauthenticated(f"signaling socket refused: {e.message}") from e
             raise Unavailable(f"signaling socket refused: HTTP {e.status}") from e
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
             raise Unavailable(f"signaling socket to {self.base} failed: {e}") from e
-        self._tasks.append(asyncio.create_task(self._read_loop(self._ws)))
+        self._ws = ws
+        self._set_connected(True)
+        return ws
+
+    def _set_connected(self, up: bool) -> None:
+        if up == self.connected.is_set():
+            return
+        if up:
+            self.connected.set()
+        else:
+            self.connected.clear()
+        log.info(
+            "signaling_%s actor=%s url=%s", "up" if up else "down", id_text(self.actr_id), self.base
+        )
+        if self.on_connection_change is not None:
+            self.on_connection_change(up)
+
+    async def _reconnect_once(self) -> aiohttp.ClientWebSocketResponse:
+        """One attempt on the current url: socket; on 401 renew (or register) and retry."""
+        try:
+            return await self._open_socket()
+        except Unauthenticated:
+            pass
+        assert self.registration is not None
+        try:
+            await self.renew(self.registration.actr_id, self.registration.renewal_token)
+        except Unauthenticated:
+            # The deployment forgot us (e.g. an in-memory server restarted): a new ActrId.
+            old = id_text(self.registration.actr_id)
+            await self.register()
+            log.warning("identity_replaced old=%s new=%s", old, id_text(self.actr_id))
+        self._save_state()
+        return await self._open_socket()
+
+    async def _socket_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Reads the socket; when it drops, reconnects with backoff across the urls (SIG-8)."""
+        attempt = 0
+        while True:
+            await self._read_loop(ws)
+            self._set_connected(False)
+            if self._closing:
+                return
+            while True:
+                await asyncio.sleep(backoff_delay(attempt))
+                attempt += 1
+                try:
+                    ws = await self._reconnect_once()
+                    break
+                except ActrError as e:
+                    log.info(
+                        "signaling_reconnect_failed url=%s attempt=%d error=%s",
+                        self.base,
+                        attempt,
+                        e,
+                    )
+                    self._url_index = (self._url_index + 1) % len(self.urls)
+            attempt = 0
+            self.reconnects += 1
 
     async def close(self) -> None:
         self._closing = True
@@ -314,6 +406,8 @@ class SignalingClient:
     async def _heartbeat(self, interval: int) -> None:
         while True:
             await asyncio.sleep(interval)
+            if not self.connected.is_set():
+                continue
             ping = Ping(availability=1, mailbox_backlog=float(self.mailbox_backlog()))
             try:
                 await self._request(ActrToSignaling(ping=ping))
@@ -330,6 +424,9 @@ class SignalingClient:
                 env.ParseFromString(msg.data)
             except Exception:
                 log.warning("signaling_undecodable_frame size=%d", len(msg.data))
+                continue
+            if not env.IsInitialized():
+                log.warning("signaling_incomplete_frame size=%d", len(msg.data))
                 continue
             await self._dispatch(env)
         if not self._closing:
