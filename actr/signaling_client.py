@@ -39,6 +39,7 @@ from actr.protocol.signaling_pb2 import (
     RouteCandidatesRequest,
     SignalingEnvelope,
     SignalingToActr,
+    SubscribeActrUpRequest,
     UnregisterRequest,
 )
 
@@ -117,6 +118,9 @@ class SignalingClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self.connected = asyncio.Event()
+        self.disconnected = asyncio.Event()
+        # Called with ("up" | "down", actor id) for types subscribed to (SIG-7).
+        self.on_presence: Callable[[str, ActrId], None] | None = None
         self.on_connection_change: Callable[[bool], None] | None = None
         self.reconnects = 0
 
@@ -288,8 +292,10 @@ class SignalingClient:
             return
         if up:
             self.connected.set()
+            self.disconnected.clear()
         else:
             self.connected.clear()
+            self.disconnected.set()
         log.info(
             "signaling_%s actor=%s url=%s", "up" if up else "down", id_text(self.actr_id), self.base
         )
@@ -394,6 +400,14 @@ class SignalingClient:
             raise ActrError.from_proto(rc.error)
         return list(rc.success.candidates)
 
+    async def subscribe(self, actr_type: ActrType) -> None:
+        """Asks for actr_up / actr_down events about actors of ``actr_type``."""
+        req = SubscribeActrUpRequest(target_type=actr_type)
+        answer = await self._request(ActrToSignaling(subscribe_actr_up_request=req))
+        resp = answer.subscribe_actr_up_response
+        if resp.HasField("error"):
+            raise ActrError.from_proto(resp.error)
+
     async def send_relay(self, relay: ActrRelay) -> None:
         self._stamp(relay)
         env = _new_envelope()
@@ -451,7 +465,13 @@ class SignalingClient:
                     fut.set_result(env.server_to_actr)
                 return
             body = env.server_to_actr
-            if body.WhichOneof("payload") == "error":
+            kind = body.WhichOneof("payload")
+            if kind in ("actr_up_event", "actr_down_event"):
+                event = body.actr_up_event if kind == "actr_up_event" else body.actr_down_event
+                if self.on_presence is not None:
+                    self.on_presence("up" if kind == "actr_up_event" else "down", event.actor_id)
+                return
+            if kind == "error":
                 target = self._relay_targets.pop(env.reply_for, None)
                 if target is not None and self.on_relay_error is not None:
                     self.on_relay_error(target, ActrError.from_proto(body.error))

@@ -92,10 +92,15 @@ class Proc:
 
 
 def start_signaling(
-    workdir: Path, secret: str = "dev-secret", name: str = "signaling"
+    workdir: Path,
+    secret: str = "dev-secret",
+    name: str = "signaling",
+    port: int = 0,
+    extra: str = "",
 ) -> tuple[Proc, str]:
+    """Starts ``python -m signaling``; ``extra`` is top-level TOML placed before [realms]."""
     cfg = workdir / f"{name}.toml"
-    cfg.write_text(f'[realms]\n1 = "{secret}"\n')
+    cfg.write_text(extra + f'\n[realms]\n1 = "{secret}"\n')
     proc = Proc(
         name,
         [
@@ -107,7 +112,7 @@ def start_signaling(
             "--host",
             "127.0.0.1",
             "--port",
-            "0",
+            str(port),
         ],
         log_path=workdir / f"{name}.log",
     )
