@@ -90,10 +90,22 @@ class Actor:
         return out
 
     async def on_start(self, ctx: Context) -> None:
-        """Runs before the actor takes requests; an exception aborts the start."""
+        """Runs once registered, before any request is handled; an exception aborts the start."""
+
+    async def on_ready(self, ctx: Context) -> None:
+        """Runs once the actor is registered and takes requests."""
 
     async def on_stop(self, ctx: Context) -> None:
-        """Runs once when the daemon stops."""
+        """Runs once when the daemon stops, after the last handler finished."""
+
+    async def on_error(self, ctx: Context, error: Exception) -> None:
+        """Runs when a handler raised; the caller gets APPLICATION_ERROR either way."""
+
+    async def on_signaling(self, ctx: Context, up: bool) -> None:
+        """The signaling socket went up or down (the runtime reconnects by itself)."""
+
+    async def on_peer(self, ctx: Context, peer: ActrId, up: bool) -> None:
+        """A peer connection to another actor became ready, or closed."""
 
 
 class Context:

@@ -27,7 +27,7 @@ from actr.actor import Actor
 from actr.client import connect
 from actr.errors import ActrError
 from actr.identity import id_text
-from actr.node import Node
+from actr.node import Node, StartAborted
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ async def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await node.start()
-    except ActrError as e:
+    except (ActrError, StartAborted) as e:
         print(f"error: actor failed to start: {e}", file=sys.stderr)
         return 1
     print(f"actor ready id={id_text(node.actr_id)}", flush=True)

@@ -69,6 +69,10 @@ def _error_envelope(request: RpcEnvelope, code: int, message: str) -> RpcEnvelop
     )
 
 
+class StartAborted(Exception):
+    """The actor's on_start hook failed; the daemon does not start."""
+
+
 class Node:
     def __init__(self, config: NodeConfig, actor: Actor | None = None) -> None:
         self.config = config
@@ -92,8 +96,13 @@ class Node:
             state_path=config.data_dir / "identity.pb" if config.data_dir else None,
         )
         self.transport = Transport(
-            self.signaling, config.transport, self._on_message, self._on_peer_closed
+            self.signaling,
+            config.transport,
+            self._on_message,
+            self._on_peer_closed,
+            self._on_peer_ready,
         )
+        self.signaling.on_connection_change = self._on_signaling_change
         self.mailbox: Mailbox | None = None
         self._routes_by_type: dict[str, ActrId] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -116,12 +125,18 @@ class Node:
         try:
             await self.signaling.start()
             if self.actor is not None:
-                await self.actor.on_start(Context(self))
+                try:
+                    await self.actor.on_start(Context(self))
+                except Exception as e:
+                    raise StartAborted(f"on_start raised {type(e).__name__}: {e}") from e
                 self._scheduler = asyncio.create_task(self._run_scheduler())
         except BaseException:
+            self._stopping = True
             await self._close_parts()
             raise
         log.info("node_started actor=%s", id_text(self.actr_id))
+        if self.actor is not None:
+            self._hook(self.actor.on_ready(Context(self)))
 
     async def stop(self) -> None:
         if self._stopping:
@@ -360,7 +375,28 @@ class Node:
             self.counters["answer_undeliverable"] += 1
             log.warning("answer_send_failed caller=%s error=%s", caller, e)
 
+    def _hook(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Runs a lifecycle hook in the background; its failure is logged, not fatal."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("hook_failed hook=%s", getattr(coro, "__qualname__", coro))
+
+        self._spawn(guarded())
+
+    def _on_signaling_change(self, up: bool) -> None:
+        if self.actor is not None and not self._stopping:
+            self._hook(self.actor.on_signaling(Context(self), up))
+
+    def _on_peer_ready(self, peer: Peer) -> None:
+        if self.actor is not None and not self._stopping:
+            self._hook(self.actor.on_peer(Context(self), peer.remote, True))
+
     def _on_peer_closed(self, peer: Peer) -> None:
+        if self.actor is not None and not self._stopping:
+            self._hook(self.actor.on_peer(Context(self), peer.remote, False))
         err = peer.failure or Unavailable(f"connection to {peer.key} lost")
         for entry in self.pending.fail_peer(peer.key):
             if not entry.waiter.done():

@@ -45,7 +45,7 @@ CHANNELS: dict[str, tuple[int, dict[str, Any]]] = {
 }
 
 MessageHandler = Callable[["Peer", int, bytes], None]
-PeerClosedHandler = Callable[["Peer"], None]
+PeerHandler = Callable[["Peer"], None]
 
 
 @dataclass
@@ -134,10 +134,13 @@ class Peer:
         if len(self.channels) == len(CHANNELS) and all(
             c.readyState == "open" for c in self.channels.values()
         ):
-            if not self.ready.is_set():
-                log.info("peer_ready peer=%s", self.key)
+            if self.ready.is_set():
+                return
+            log.info("peer_ready peer=%s", self.key)
             self.ready.set()
             self.settled.set()
+            if self.transport.on_peer_ready is not None:
+                self.transport.on_peer_ready(self)
 
     def _on_state(self) -> None:
         state = self.pc.connectionState
@@ -205,12 +208,14 @@ class Transport:
         signaling: SignalingClient,
         config: TransportConfig,
         on_message: MessageHandler,
-        on_peer_closed: PeerClosedHandler,
+        on_peer_closed: PeerHandler,
+        on_peer_ready: PeerHandler | None = None,
     ) -> None:
         self.signaling = signaling
         self.config = config
         self.on_message = on_message
         self.on_peer_closed = on_peer_closed
+        self.on_peer_ready = on_peer_ready
         self.counters: Counter[str] = Counter()
         self._peers: dict[str, Peer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
