@@ -4,6 +4,7 @@
     class = "echo:Echo"          # module:Class of an Actor subclass
     pythonpath = ["."]           # searched for the module, relative to this file
     data_dir = "data/echo"       # mailbox and state, relative to this file
+    stop_grace = 10.0            # SIGTERM: time a running handler gets to finish
 
     [signaling]
     url = "http://127.0.0.1:8081"
@@ -66,10 +67,13 @@ class NodeConfig:
     data_dir: Path | None = None
     max_pending_calls: int = 10_000
     dedup_window: float = 600.0
+    # On SIGTERM, how long a running handler may take to finish before it is cancelled
+    # and its request goes back to the queue.
+    stop_grace: float = 10.0
 
 
 _SECTIONS: dict[str, set[str]] = {
-    "actor": {"class", "pythonpath", "data_dir", "type"},
+    "actor": {"class", "pythonpath", "data_dir", "type", "stop_grace"},
     "signaling": {"url", "urls", "realm", "realm_secret", "realm_secret_env"},
     "webrtc": {
         "host_addresses",
@@ -127,6 +131,11 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         cfg.pythonpath = [(base / p).resolve() for p in paths]
     if "data_dir" in actor:
         cfg.data_dir = (base / _typed("actor", actor, "data_dir", str)).resolve()
+    if "stop_grace" in actor:
+        grace = float(_typed("actor", actor, "stop_grace", (int, float)))
+        if not 0 <= grace <= 3600:
+            raise ConfigError("[actor] stop_grace must be between 0 and 3600 seconds")
+        cfg.stop_grace = grace
 
     sig = raw.get("signaling", {})
     if "url" in sig:

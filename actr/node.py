@@ -107,6 +107,7 @@ class Node:
         self._routes_by_type: dict[str, ActrId] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler: asyncio.Task[None] | None = None
+        self._busy = False  # a handler is running
         self._stopping = False
 
     @property
@@ -141,11 +142,19 @@ class Node:
     async def stop(self) -> None:
         if self._stopping:
             return
+        # New requests are refused from here on (UNAVAILABLE, so callers retry elsewhere).
         self._stopping = True
         if self._scheduler is not None:
+            if self._busy:
+                # Let the running handler finish and its answer go out, within the grace.
+                await asyncio.wait({self._scheduler}, timeout=self.config.stop_grace)
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
+        # Requests being written to the mailbox are committed before it closes.
+        accepting = [t for t in self._tasks if not t.done()]
+        if accepting:
+            await asyncio.wait(accepting, timeout=2.0)
         if self.actor is not None:
             try:
                 await self.actor.on_stop(Context(self))
@@ -409,10 +418,15 @@ class Node:
     async def _run_scheduler(self) -> None:
         assert self.mailbox is not None
         box = self.mailbox
-        while True:
+        while not self._stopping:
             await box.wait_for_work()
             batch = await box.dequeue(DEQUEUE_BATCH)
             for i, record in enumerate(batch):
+                if self._stopping:
+                    for rest in batch[i:]:
+                        await box.requeue(rest)
+                    return
+                self._busy = True
                 try:
                     await self._process(record)
                 except asyncio.CancelledError:
@@ -420,6 +434,8 @@ class Node:
                     for rest in batch[i:]:
                         await asyncio.shield(box.requeue(rest))
                     raise
+                finally:
+                    self._busy = False
 
     async def _process(self, record: MailboxRecord) -> None:
         assert self.mailbox is not None and self.actor is not None
