@@ -23,6 +23,7 @@ from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 
 from actr import config as config_mod
+from actr import telemetry
 from actr.actor import Actor
 from actr.client import connect
 from actr.errors import ActrError
@@ -71,6 +72,7 @@ async def _run(args: argparse.Namespace) -> int:
     actor = _load_actor(cfg)
     if cfg.data_dir is None:
         raise config_mod.ConfigError("[actor] data_dir is required")
+    telemetry.setup(cfg.trace_exporter, type(actor).actr_type or "actr", cfg.trace_endpoint)
     node = Node(cfg, actor)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -85,6 +87,7 @@ async def _run(args: argparse.Namespace) -> int:
     await stop.wait()
     log.info("stopping signal=received")
     await node.stop()
+    telemetry.shutdown()
     return 0
 
 

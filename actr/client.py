@@ -22,6 +22,8 @@ def connect(
     host_addresses: list[str] | None = None,
     ice_servers: list[dict[str, Any]] | None = None,
     connect_timeout: float = 15.0,
+    consent_interval: float = 5.0,
+    consent_failures: int = 6,
     max_pending_calls: int = 10_000,
 ) -> Node:
     """Returns a client node; ``async with`` registers it and closes it after.
@@ -38,6 +40,8 @@ def connect(
             ice_servers=list(ice_servers or []),
             host_addresses=host_addresses,
             connect_timeout=connect_timeout,
+            consent_interval=consent_interval,
+            consent_failures=consent_failures,
         ),
         actr_type=actr_type,
         max_pending_calls=max_pending_calls,

@@ -23,6 +23,10 @@
     max_message_size = 16777216
     max_pending_calls = 10000
 
+    [telemetry]
+    exporter = "none"            # none | console | otlp (ENV-7 spans)
+    endpoint = ""                # OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces
+
     [mailbox]
     dedup_window = 600.0
 
@@ -70,6 +74,8 @@ class NodeConfig:
     # On SIGTERM, how long a running handler may take to finish before it is cancelled
     # and its request goes back to the queue.
     stop_grace: float = 10.0
+    trace_exporter: str = "none"  # none | console | otlp
+    trace_endpoint: str = ""  # OTLP/HTTP endpoint; empty: the exporter's default
 
 
 _SECTIONS: dict[str, set[str]] = {
@@ -83,6 +89,7 @@ _SECTIONS: dict[str, set[str]] = {
         "consent_failures",
     },
     "limits": {"max_message_size", "max_pending_calls"},
+    "telemetry": {"exporter", "endpoint"},
     "mailbox": {"dedup_window"},
 }
 
@@ -204,6 +211,15 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         if n < 1:
             raise ConfigError("[limits] max_pending_calls must be >= 1")
         cfg.max_pending_calls = n
+
+    tel = raw.get("telemetry", {})
+    if "exporter" in tel:
+        exporter = _typed("telemetry", tel, "exporter", str)
+        if exporter not in ("none", "console", "otlp"):
+            raise ConfigError("[telemetry] exporter must be one of none, console, otlp")
+        cfg.trace_exporter = exporter
+    if "endpoint" in tel:
+        cfg.trace_endpoint = _typed("telemetry", tel, "endpoint", str)
 
     mbx = raw.get("mailbox", {})
     if "dedup_window" in mbx:

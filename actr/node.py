@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=Message)
 
 CLIENT_TYPE = "actr:client:1.0"
+# Answered by the runtime itself with JSON counters (see Node.stats).
+STATS_ROUTE = "actr.v1.Runtime.Stats"
 DEQUEUE_BATCH = 32
 
 
@@ -206,6 +209,16 @@ class Node:
         self._routes_by_type[target] = candidates[0]
         return candidates[0]
 
+    def _ready_peer(self, target: str | ActrId) -> Peer | None:
+        """The hot path: a known route with a ready connection, found without awaiting."""
+        remote = target if isinstance(target, ActrId) else self._routes_by_type.get(target)
+        if remote is None:
+            if isinstance(target, str) and "@" in target:
+                return self.transport.peer(target)
+            return None
+        peer = self.transport.peer(id_text(remote))
+        return peer if peer is not None and peer.ready.is_set() else None
+
     async def _peer_for(self, target: str | ActrId) -> Peer:
         remote = await self._resolve(target)
         try:
@@ -254,7 +267,9 @@ class Node:
             raise InvalidArgument("timeout must be > 0")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        peer = await asyncio.wait_for(self._peer_for(target), timeout)
+        peer = self._ready_peer(target)
+        if peer is None:
+            peer = await asyncio.wait_for(self._peer_for(target), timeout)
         rid = request_id or uuid.uuid4().hex
         env = RpcEnvelope(
             route_key=route_key,
@@ -330,7 +345,10 @@ class Node:
             if entry is not None and not entry.waiter.done():
                 entry.waiter.set_result(env)
         elif isinstance(action, Enqueue):
-            self._spawn(self._accept(peer, action))
+            if action.envelope.route_key == STATS_ROUTE:
+                self._spawn(self._answer_stats(peer, action))
+            else:
+                self._spawn(self._accept(peer, action))
         elif isinstance(action, Chunk):
             self.streams.deliver(peer.key, action.chunk)
         elif isinstance(action, Reject):
@@ -370,6 +388,39 @@ class Node:
                 await self._answer(peer.key, action.payload_type, result.answer)
         elif result.outcome is Outcome.DUPLICATE_PENDING:
             self.counters["duplicate_pending"] += 1
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of every layer, by reason: what was dropped, refused, retried."""
+        return {
+            "actor": id_text(self.actr_id) if self.signaling.registration else None,
+            "node": dict(self.counters),
+            "gate": dict(self.gate.drops),
+            "transport": dict(self.transport.counters),
+            "pending": {**self.pending.counters, "in_flight": len(self.pending)},
+            "streams": dict(self.streams.drops),
+            "signaling": {
+                "connected": self.signaling.connected.is_set(),
+                "reconnects": self.signaling.reconnects,
+            },
+            "handling": self._busy,
+        }
+
+    async def _answer_stats(self, peer: Peer, action: Enqueue) -> None:
+        """The runtime's own route: answered at once, not through the mailbox."""
+        env = action.envelope
+        if env.direction != Direction.DIRECTION_REQUEST:
+            return
+        if self.actor is not None and not acl_allows(self.actor.acl, self.actr_id, peer.remote):
+            reply = _error_envelope(env, ErrorCode.PERMISSION_DENIED, "stats refused")
+        else:
+            reply = RpcEnvelope(
+                route_key=env.route_key,
+                direction=Direction.DIRECTION_RESPONSE,
+                request_id=env.request_id,
+                timeout_ms=0,
+                payload=json.dumps(self.stats()).encode(),
+            )
+        await self._answer(peer.key, action.payload_type, reply.SerializeToString())
 
     async def _answer(self, caller: str, ptype: int, data: bytes) -> None:
         peer = self.transport.peer(caller)
@@ -442,7 +493,25 @@ class Node:
         env = RpcEnvelope()
         env.ParseFromString(record.envelope)
         is_request = env.direction == Direction.DIRECTION_REQUEST
-        reply = await self._run_handler(record, env)
+        # ENV-7: both spans are children of the caller's span from the envelope.
+        with telemetry.remote_parent(env):
+            attrs = {
+                "actr.route_key": env.route_key,
+                "actr.caller": record.caller,
+                "actr.request_id": env.request_id,
+            }
+            wait = telemetry.tracer.start_span(
+                "actr.mailbox_wait",
+                attributes=attrs,
+                start_time=int(record.accepted_at * 1e9),
+            )
+            wait.end()
+            with telemetry.tracer.start_as_current_span(
+                f"actr.handle {env.route_key}", kind=SpanKind.SERVER, attributes=attrs
+            ) as span:
+                reply = await self._run_handler(record, env)
+                if reply.HasField("error"):
+                    span.set_attribute("actr.error_code", reply.error.code)
         if is_request:
             data = reply.SerializeToString()
             await self._answer(record.caller, record.payload_type, data)

@@ -265,6 +265,7 @@ class Transport:
 
     def _new_peer(self, remote: ActrId) -> Peer:
         peer = Peer(self, remote)
+        self.counters["peers_opened"] += 1
         self._peers[peer.key] = peer
         return peer
 

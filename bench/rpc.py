@@ -49,7 +49,7 @@ def _loop_runner() -> object:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # ---------------------------------------------------------------- raw aiortc
@@ -82,8 +82,10 @@ async def raw_echo_child() -> None:
     await pc.setRemoteDescription(RTCSessionDescription(**offer))
     await pc.setLocalDescription(await pc.createAnswer())
     print(json.dumps({"sdp": pc.localDescription.sdp, "type": "answer"}), flush=True)
-    pc.on("connectionstatechange", lambda: done.set() if pc.connectionState in (
-        "closed", "failed") else None)
+    pc.on(
+        "connectionstatechange",
+        lambda: done.set() if pc.connectionState in ("closed", "failed") else None,
+    )
     await done.wait()
     await pc.close()
 
@@ -97,9 +99,11 @@ async def send_with_backpressure(ch: RTCDataChannel, data: bytes, drained: async
 
 async def bench_raw(calls: int, inflight: int, oneway: int) -> dict[str, float]:
     restrict_host_addresses(["127.0.0.1"])
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: ASYNC220 - starting it does not block
         [sys.executable, __file__, "--raw-echo-child"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert child.stdin is not None and child.stdout is not None
     pc = RTCPeerConnection()
@@ -186,10 +190,12 @@ async def bench_actr(calls: int, inflight: int, oneway: int) -> dict[str, float]
         sig, url = start_signaling(work)
         echo = None
         try:
-            echo, _ = start_actor(work, "echo", write_actor_config(
-                work, "echo", "examples.echo:Echo", url))
-            async with actr.connect(url, realm=1, realm_secret="dev-secret",
-                                    host_addresses=["127.0.0.1"]) as client:
+            echo, _ = start_actor(
+                work, "echo", write_actor_config(work, "echo", "examples.echo:Echo", url)
+            )
+            async with actr.connect(
+                url, realm=1, realm_secret="dev-secret", host_addresses=["127.0.0.1"]
+            ) as client:
                 req = SayRequest(blob=PAYLOAD)
                 target = "acme:echo:1.0"
                 for _ in range(50):  # warm-up, connection setup

@@ -138,10 +138,13 @@ def write_actor_config(
     return cfg
 
 
-def start_actor(workdir: Path, name: str, config: Path) -> tuple[Proc, str]:
+def start_actor(
+    workdir: Path, name: str, config: Path, env: dict[str, str] | None = None
+) -> tuple[Proc, str]:
     proc = Proc(
         name,
         [sys.executable, "-m", "actr", "--log-level", "INFO", "run", str(config)],
+        env=env,
         log_path=workdir / f"{name}.log",
     )
     actor_id = proc.wait_for(READY_RE).group(1)

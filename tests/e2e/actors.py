@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 
 from actr import Actor, Context, rpc
-from actr.identity import id_text
+from actr.identity import id_text, parse_type
+from actr.protocol.actr_pb2 import Acl, AclRule
 from examples.echo_pb2 import SayReply, SayRequest
 
 
@@ -47,3 +49,54 @@ class Front(Actor):
     async def result(self, req: SayRequest, ctx: Context) -> SayReply:
         task = self.uploads.pop(req.text)
         return await asyncio.wait_for(task, 20)
+
+
+class Worker(Actor):
+    """Records every run of ``Work`` in a side file (path from ACTR_TEST_SIDE_FILE), and
+    sleeps on demand: for deadline, kill and SIGTERM tests."""
+
+    actr_type = "acme:worker:1.0"
+
+    def __init__(self) -> None:
+        self.side_file = os.environ.get("ACTR_TEST_SIDE_FILE", "")
+        self.ran: list[str] = []
+
+    def _record(self, label: str) -> None:
+        self.ran.append(label)
+        if self.side_file:
+            fd = os.open(self.side_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, (label + "\n").encode())
+            finally:
+                os.close(fd)
+
+    @rpc("worker.v1.Worker.Work")
+    async def work(self, req: SayRequest, ctx: Context) -> SayReply:
+        """``text`` is "label:seconds": records label, sleeps, answers label."""
+        label, _, seconds = req.text.partition(":")
+        self._record(label)
+        await asyncio.sleep(float(seconds or 0))
+        return SayReply(text=label)
+
+    @rpc("worker.v1.Worker.Ran")
+    async def ran_so_far(self, req: SayRequest, ctx: Context) -> SayReply:
+        return SayReply(text="\n".join(self.ran))
+
+
+class Guarded(Actor):
+    """Admits only callers of type acme:trusted:1.0 (ACL-1)."""
+
+    actr_type = "acme:guarded:1.0"
+    acl = Acl(
+        rules=[
+            AclRule(
+                permission=AclRule.ALLOW, from_type=parse_type("acme:trusted:1.0"), any_realm=True
+            )
+        ]
+    )
+    calls = 0
+
+    @rpc("guarded.v1.Guarded.Touch")
+    async def touch(self, req: SayRequest, ctx: Context) -> SayReply:
+        Guarded.calls += 1
+        return SayReply(text=f"touched {Guarded.calls}")
