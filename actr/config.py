@@ -16,6 +16,8 @@
     host_addresses = ["127.0.0.1"]   # omit to let ICE use every interface
     ice_servers = []                 # [{urls = "stun:...", username = "", credential = ""}]
     connect_timeout = 15.0
+    turn_urls = ["turn:turn.example.com:3478"]  # use the TURN credential from registration
+    force_relay = false              # true: relayed candidates only (all traffic via TURN)
     consent_interval = 5.0           # ICE consent check period; a dead peer is
     consent_failures = 6             # noticed after about interval x failures
 
@@ -87,6 +89,8 @@ _SECTIONS: dict[str, set[str]] = {
         "connect_timeout",
         "consent_interval",
         "consent_failures",
+        "turn_urls",
+        "force_relay",
     },
     "limits": {"max_message_size", "max_pending_calls"},
     "telemetry": {"exporter", "endpoint"},
@@ -187,6 +191,15 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         if t <= 0:
             raise ConfigError("[webrtc] connect_timeout must be > 0")
         cfg.transport.connect_timeout = t
+    if "turn_urls" in rtc:
+        turn = _typed("webrtc", rtc, "turn_urls", list)
+        if not all(isinstance(u, str) and u.startswith(("turn:", "turns:")) for u in turn):
+            raise ConfigError("[webrtc] turn_urls: expected turn: or turns: urls")
+        cfg.transport.turn_urls = turn
+    if "force_relay" in rtc:
+        cfg.transport.force_relay = _typed("webrtc", rtc, "force_relay", bool)
+        if cfg.transport.force_relay and not (cfg.transport.turn_urls or cfg.transport.ice_servers):
+            raise ConfigError("[webrtc] force_relay needs turn_urls (or ice_servers with TURN)")
     if "consent_interval" in rtc:
         t = float(_typed("webrtc", rtc, "consent_interval", (int, float)))
         if not 0.1 <= t <= 60:

@@ -403,6 +403,10 @@ class Node:
                 "reconnects": self.signaling.reconnects,
             },
             "handling": self._busy,
+            "peers": {
+                key: {"selected_pair": peer.selected_pair()}
+                for key, peer in self.transport._peers.items()
+            },
         }
 
     async def _answer_stats(self, peer: Peer, action: Enqueue) -> None:

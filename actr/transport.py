@@ -18,6 +18,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -51,6 +52,10 @@ PeerHandler = Callable[["Peer"], None]
 @dataclass
 class TransportConfig:
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    # TURN servers that take the signaling server's time-limited credential (AIS-4).
+    turn_urls: list[str] = field(default_factory=list)
+    # Only relayed candidates: every byte goes through TURN (policy, or NAT testing).
+    force_relay: bool = False
     # Addresses for host candidates; None lets aioice pick (it leaves out 127.0.0.1).
     host_addresses: list[str] | None = None
     connect_timeout: float = 15.0
@@ -88,8 +93,7 @@ class Peer:
         self.transport = transport
         self.remote = remote
         self.key = id_text(remote)
-        servers = [RTCIceServer(**s) for s in transport.config.ice_servers]
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
+        self.pc = RTCPeerConnection(transport.rtc_configuration())
         self.channels: dict[int, RTCDataChannel] = {}
         self.fragmenters: dict[int, Fragmenter] = {}
         self.reassemblers: dict[int, Reassembler] = {}
@@ -196,6 +200,17 @@ class Peer:
                     raise self.failure or Unavailable(f"connection to {self.key} closed")
             channel.send(frame)
 
+    def selected_pair(self) -> tuple[str, str] | None:
+        """Types of the nominated ICE candidate pair (host, srflx, relay), if any."""
+        sctp = self.pc.sctp
+        if sctp is None:
+            return None
+        conn = sctp.transport.transport._connection  # sctp -> dtls -> ice -> aioice
+        pair = next(iter(conn._nominated.values()), None)
+        if pair is None:
+            return None
+        return (pair.local_candidate.type, pair.remote_candidate.type)
+
     async def close(self) -> None:
         self.closed = True
         with contextlib.suppress(Exception):
@@ -229,6 +244,19 @@ class Transport:
     @property
     def local(self) -> ActrId:
         return self.signaling.actr_id
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        cfg = self.config
+        servers = [RTCIceServer(**s) for s in cfg.ice_servers]
+        reg = self.signaling.registration
+        if cfg.turn_urls and reg is not None and reg.HasField("turn_credential"):
+            # Read at each new connection: the credential is renewed with the identity.
+            cred = reg.turn_credential
+            servers.append(
+                RTCIceServer(urls=cfg.turn_urls, username=cred.username, credential=cred.password)
+            )
+        policy = RTCIceTransportPolicy.RELAY if cfg.force_relay else RTCIceTransportPolicy.ALL
+        return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
     def peer(self, key: str) -> Peer | None:
         p = self._peers.get(key)
