@@ -111,4 +111,6 @@ async def test_hostile_frames_and_envelopes_are_dropped_and_counted(cluster: Clu
     assert gate["request_without_deadline"] == 1
     assert stats["pending"]["unknown_response"] == 1
     assert cluster.procs["worker"].popen.poll() is None
+    (pair,) = [p["selected_pair"] for p in stats["peers"].values()]
+    assert pair == ["host", "host"]  # loopback, no TURN
     assert ok == 1 + len(range(0, len(hostile), 3)) + 5
