@@ -5,6 +5,7 @@
     pythonpath = ["."]           # searched for the module, relative to this file
     data_dir = "data/echo"       # mailbox and state, relative to this file
     stop_grace = 10.0            # SIGTERM: time a running handler gets to finish
+    max_concurrent_handlers = 1  # >1: handlers overlap (mailbox order is then not kept)
 
     [signaling]
     url = "http://127.0.0.1:8081"
@@ -76,12 +77,14 @@ class NodeConfig:
     # On SIGTERM, how long a running handler may take to finish before it is cancelled
     # and its request goes back to the queue.
     stop_grace: float = 10.0
+    # Handlers running at once; 1 keeps mailbox order (one at a time, FIFO per priority).
+    max_concurrent_handlers: int = 1
     trace_exporter: str = "none"  # none | console | otlp
     trace_endpoint: str = ""  # OTLP/HTTP endpoint; empty: the exporter's default
 
 
 _SECTIONS: dict[str, set[str]] = {
-    "actor": {"class", "pythonpath", "data_dir", "type", "stop_grace"},
+    "actor": {"class", "pythonpath", "data_dir", "type", "stop_grace", "max_concurrent_handlers"},
     "signaling": {"url", "urls", "realm", "realm_secret", "realm_secret_env"},
     "webrtc": {
         "host_addresses",
@@ -147,6 +150,11 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         if not 0 <= grace <= 3600:
             raise ConfigError("[actor] stop_grace must be between 0 and 3600 seconds")
         cfg.stop_grace = grace
+    if "max_concurrent_handlers" in actor:
+        n = _typed("actor", actor, "max_concurrent_handlers", int)
+        if not 1 <= n <= 10_000:
+            raise ConfigError("[actor] max_concurrent_handlers must be between 1 and 10000")
+        cfg.max_concurrent_handlers = n
 
     sig = raw.get("signaling", {})
     if "url" in sig:

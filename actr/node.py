@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
 import logging
 import time
@@ -56,6 +57,7 @@ CLIENT_TYPE = "actr:client:1.0"
 # Answered by the runtime itself with JSON counters (see Node.stats).
 STATS_ROUTE = "actr.v1.Runtime.Stats"
 DEQUEUE_BATCH = 32
+PREFETCH_LIMIT = 64
 
 
 def _encode(message: Message | bytes) -> bytes:
@@ -110,7 +112,7 @@ class Node:
         self._routes_by_type: dict[str, ActrId] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler: asyncio.Task[None] | None = None
-        self._busy = False  # a handler is running
+        self._running: set[asyncio.Task[None]] = set()  # handlers at work
         self._stopping = False
 
     @property
@@ -148,12 +150,16 @@ class Node:
         # New requests are refused from here on (UNAVAILABLE, so callers retry elsewhere).
         self._stopping = True
         if self._scheduler is not None:
-            if self._busy:
-                # Let the running handler finish and its answer go out, within the grace.
-                await asyncio.wait({self._scheduler}, timeout=self.config.stop_grace)
             self._scheduler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
+            if self._running:
+                # Running handlers finish and answer within the grace; then they are
+                # cancelled and their requests go back to the queue.
+                await asyncio.wait(self._running, timeout=self.config.stop_grace)
+                for task in list(self._running):
+                    task.cancel()
+                await asyncio.gather(*self._running, return_exceptions=True)
         # Requests being written to the mailbox are committed before it closes.
         accepting = [t for t in self._tasks if not t.done()]
         if accepting:
@@ -402,7 +408,7 @@ class Node:
                 "connected": self.signaling.connected.is_set(),
                 "reconnects": self.signaling.reconnects,
             },
-            "handling": self._busy,
+            "handling": len(self._running),
             "peers": {
                 key: {"selected_pair": peer.selected_pair()}
                 for key, peer in self.transport._peers.items()
@@ -471,26 +477,50 @@ class Node:
     # -- scheduler -------------------------------------------------------------
 
     async def _run_scheduler(self) -> None:
+        """Mailbox -> handlers, at most ``max_concurrent_handlers`` at a time.
+
+        Dequeued records wait in a small buffer ordered by (priority, seq), refilled
+        whenever the mailbox has news, so a HIGH request (RPC_SIGNAL) that arrives
+        while NORMAL ones wait still runs before them.
+        """
         assert self.mailbox is not None
         box = self.mailbox
-        while not self._stopping:
-            await box.wait_for_work()
-            batch = await box.dequeue(DEQUEUE_BATCH)
-            for i, record in enumerate(batch):
-                if self._stopping:
-                    for rest in batch[i:]:
-                        await box.requeue(rest)
-                    return
-                self._busy = True
-                try:
-                    await self._process(record)
-                except asyncio.CancelledError:
-                    # Stopping: what was not answered goes back to the queue.
-                    for rest in batch[i:]:
-                        await asyncio.shield(box.requeue(rest))
-                    raise
-                finally:
-                    self._busy = False
+        buffer: list[tuple[int, int, MailboxRecord]] = []
+        slots = asyncio.Semaphore(self.config.max_concurrent_handlers)
+        try:
+            while not self._stopping:
+                await slots.acquire()
+                if not buffer:
+                    await box.wait_for_work()
+                if not buffer or (box._work.is_set() and len(buffer) < PREFETCH_LIMIT):
+                    for rec in await box.dequeue(DEQUEUE_BATCH):
+                        heapq.heappush(buffer, (rec.priority, rec.seq, rec))
+                if not buffer or self._stopping:
+                    slots.release()
+                    continue
+                record = heapq.heappop(buffer)[2]
+                task = asyncio.create_task(self._run_one(record, slots))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+        finally:
+            # Taken from the queue but not started: back it goes.
+            for _, _, rec in buffer:
+                await asyncio.shield(box.requeue(rec))
+
+    async def _run_one(self, record: MailboxRecord, slots: asyncio.Semaphore) -> None:
+        assert self.mailbox is not None
+        try:
+            await self._process(record)
+        except asyncio.CancelledError:
+            # Stopped before it was answered: it goes back to the queue.
+            await asyncio.shield(self.mailbox.requeue(record))
+            raise
+        except Exception:
+            # Left in flight: redelivered after a restart (MBX-3).
+            log.exception("process_failed seq=%d request_id=%s", record.seq, record.request_id)
+            self.counters["process_failed"] += 1
+        finally:
+            slots.release()
 
     async def _process(self, record: MailboxRecord) -> None:
         assert self.mailbox is not None and self.actor is not None

@@ -7,6 +7,7 @@ guessed with sleeps.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -120,6 +121,18 @@ def start_signaling(
     return proc, url
 
 
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
 def write_actor_config(
     workdir: Path,
     name: str,
@@ -127,14 +140,28 @@ def write_actor_config(
     url: str,
     secret: str = "dev-secret",
     extra: str = "",
+    sections: dict[str, dict[str, object]] | None = None,
 ) -> Path:
-    cfg = workdir / f"{name}.toml"
-    cfg.write_text(
-        f'[actor]\nclass = "{actor_class}"\npythonpath = ["{ROOT}"]\n'
-        f'data_dir = "{workdir / name}"\n\n'
-        f'[signaling]\nurl = "{url}"\nrealm = 1\nrealm_secret = "{secret}"\n\n'
-        f'[webrtc]\nhost_addresses = ["127.0.0.1"]\n' + extra
+    """Writes an actr.toml for a daemon on loopback. ``sections`` adds or overrides
+    keys per section (e.g. {"actor": {"max_concurrent_handlers": 4}}); ``extra`` is
+    raw TOML appended at the end (for sections not written here)."""
+    config: dict[str, dict[str, object]] = {
+        "actor": {
+            "class": actor_class,
+            "pythonpath": [str(ROOT)],
+            "data_dir": str(workdir / name),
+        },
+        "signaling": {"url": url, "realm": 1, "realm_secret": secret},
+        "webrtc": {"host_addresses": ["127.0.0.1"]},
+    }
+    for section, keys in (sections or {}).items():
+        config.setdefault(section, {}).update(keys)
+    text = "\n".join(
+        f"[{section}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in keys.items())
+        for section, keys in config.items()
     )
+    cfg = workdir / f"{name}.toml"
+    cfg.write_text(text + "\n" + extra)
     return cfg
 
 

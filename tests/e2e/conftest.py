@@ -28,11 +28,16 @@ class Cluster:
         self.procs["signaling"] = proc
 
     async def start_actor(
-        self, name: str, actor_class: str, extra: str = "", env: dict[str, str] | None = None
+        self,
+        name: str,
+        actor_class: str,
+        extra: str = "",
+        env: dict[str, str] | None = None,
+        sections: dict[str, dict[str, object]] | None = None,
     ) -> str:
         if name not in self.configs:
             self.configs[name] = write_actor_config(
-                self.work, name, actor_class, self.url, extra=extra
+                self.work, name, actor_class, self.url, extra=extra, sections=sections
             )
         proc, actor_id = await asyncio.to_thread(
             start_actor, self.work, name, self.configs[name], env

@@ -108,7 +108,7 @@ async def test_env7_caller_and_handler_spans_share_one_trace(cluster: Cluster) -
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     await cluster.start_actor(
-        "echo", "examples.echo:Echo", extra='\n[telemetry]\nexporter = "console"\n'
+        "echo", "examples.echo:Echo", sections={"telemetry": {"exporter": "console"}}
     )
     async with cluster.client() as client:
         await client.call("acme:echo:1.0", "echo.v1.Echo.Say", SayRequest(text="t"), SayReply)

@@ -31,7 +31,7 @@ def envelope(msg_id: int, **fields: object) -> bytes:
 
 async def test_hostile_frames_and_envelopes_are_dropped_and_counted(cluster: Cluster) -> None:
     await cluster.start_actor(
-        "worker", "tests.e2e.actors:Worker", extra="\n[limits]\nmax_message_size = 1048576\n"
+        "worker", "tests.e2e.actors:Worker", sections={"limits": {"max_message_size": 1048576}}
     )
     async with cluster.client() as client:
         ok = 0
