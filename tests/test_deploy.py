@@ -1,0 +1,26 @@
+"""The deployment files in deploy/ stay loadable as the config code changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from actr import config as actr_config
+from signaling.config import check_exposure, load_config
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+def test_deploy_actor_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACTR_REALM_SECRET", "s3cret")
+    cfg = actr_config.load(DEPLOY / "actor.toml")
+    assert cfg.signaling.realm_secret == "s3cret"
+    assert cfg.actor_class == "examples.echo:Echo"
+    assert cfg.transport.host_addresses is None
+
+
+def test_deploy_signaling_config_loads_and_may_bind_publicly() -> None:
+    cfg = load_config(DEPLOY / "signaling.toml")
+    assert cfg.port == 8081
+    check_exposure(cfg)  # raises for a dev secret on a public address
