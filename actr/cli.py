@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import descriptor_pool, json_format, message_factory
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from actr import config as config_mod
 from actr import telemetry
 from actr.actor import Actor
 from actr.client import connect
 from actr.errors import ActrError
-from actr.identity import id_text
+from actr.identity import id_text, type_text
 from actr.node import Node, StartAborted
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,32 @@ async def _call(args: argparse.Namespace) -> int:
             raise UsageError(f"--import {mod}: {e}") from e
     payload = _request_bytes(args)
     response_cls = _message_class(args.response_type) if args.response_type else None
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be > 0")
+    client = _client_from_args(args)
+    try:
+        async with client:
+            answer = await client.call_raw(
+                args.target, args.route_key, payload, timeout=args.timeout
+            )
+    except ActrError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if response_cls is not None:
+        reply = response_cls()
+        try:
+            reply.ParseFromString(answer)
+        except DecodeError:
+            print(f"error: the answer is not a {args.response_type}", file=sys.stderr)
+            return 1
+        print(json_format.MessageToJson(reply, indent=None, preserving_proto_field_name=True))
+    else:
+        print(base64.b64encode(answer).decode())
+    return 0
+
+
+def _client_from_args(args: argparse.Namespace) -> Node:
+    """A client node from --config / --signaling / --realm / --realm-secret / env."""
     urls: list[str] = [args.signaling] if args.signaling else []
     realm, secret, hosts = args.realm, args.realm_secret, None
     if args.config:
@@ -141,29 +167,36 @@ async def _call(args: argparse.Namespace) -> int:
         raise UsageError("no realm secret: use --realm-secret, --config or ACTR_REALM_SECRET")
     if args.host_address:
         hosts = args.host_address
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be > 0")
-    client = connect(
+    return connect(
         urls or ["http://127.0.0.1:8081"],
         realm=realm if realm is not None else 1,
         realm_secret=secret,
         host_addresses=hosts,
     )
+
+
+async def _discover(args: argparse.Namespace) -> int:
     try:
-        async with client:
-            answer = await client.call_raw(
-                args.target, args.route_key, payload, timeout=args.timeout
-            )
+        async with _client_from_args(args) as client:
+            types = await client.signaling.discover(args.manufacturer or "", args.limit)
     except ActrError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if response_cls is not None:
-        reply = response_cls()
-        reply.ParseFromString(answer)
-        print(json_format.MessageToJson(reply, indent=None, preserving_proto_field_name=True))
-    else:
-        print(base64.b64encode(answer).decode())
+    for t in types:
+        print(type_text(t))
     return 0
+
+
+def _add_connection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="take signaling settings from this actr.toml")
+    p.add_argument("--signaling", help="signaling server URL")
+    p.add_argument("--realm", type=int)
+    p.add_argument("--realm-secret")
+    p.add_argument(
+        "--host-address",
+        action="append",
+        help="ICE host address to use (repeatable), e.g. 127.0.0.1",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -188,16 +221,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="Python module that defines the message types (repeatable)",
     )
-    call.add_argument("--config", help="take signaling settings from this actr.toml")
-    call.add_argument("--signaling", help="signaling server URL")
-    call.add_argument("--realm", type=int)
-    call.add_argument("--realm-secret")
-    call.add_argument(
-        "--host-address",
-        action="append",
-        help="ICE host address to use (repeatable), e.g. 127.0.0.1",
-    )
+    _add_connection_args(call)
     call.add_argument("--timeout", type=float, default=10.0)
+
+    discover = sub.add_parser("discover", help="list the live actor types")
+    discover.add_argument("--manufacturer", help="only this manufacturer's types")
+    discover.add_argument("--limit", type=int, default=0)
+    _add_connection_args(discover)
     return p
 
 
@@ -210,11 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    if args.command == "call":
+    if args.command in ("call", "discover"):
         sys.path.insert(0, str(Path.cwd()))
     try:
         if args.command == "run":
             return _run_loop(_run(args))
+        if args.command == "discover":
+            return _run_loop(_discover(args))
         return _run_loop(_call(args))
     except (config_mod.ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)

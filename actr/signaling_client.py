@@ -35,6 +35,7 @@ from actr.protocol.actr_pb2 import (
 from actr.protocol.signaling_pb2 import (
     ActrRelay,
     ActrToSignaling,
+    DiscoveryRequest,
     Ping,
     RouteCandidatesRequest,
     SignalingEnvelope,
@@ -399,6 +400,17 @@ class SignalingClient:
         if rc.WhichOneof("result") == "error":
             raise ActrError.from_proto(rc.error)
         return list(rc.success.candidates)
+
+    async def discover(self, manufacturer: str = "", limit: int = 0) -> list[ActrType]:
+        """Live actor types the server knows (and whose ACL admits us)."""
+        req = DiscoveryRequest(limit=limit)
+        if manufacturer:
+            req.manufacturer = manufacturer
+        answer = await self._request(ActrToSignaling(discovery_request=req))
+        resp = answer.discovery_response
+        if resp.WhichOneof("result") == "error":
+            raise ActrError.from_proto(resp.error)
+        return [e.actr_type for e in resp.success.entries]
 
     async def subscribe(self, actr_type: ActrType) -> None:
         """Asks for actr_up / actr_down events about actors of ``actr_type``."""

@@ -100,3 +100,12 @@ class Guarded(Actor):
     async def touch(self, req: SayRequest, ctx: Context) -> SayReply:
         Guarded.calls += 1
         return SayReply(text=f"touched {Guarded.calls}")
+
+
+class BadStart(Actor):
+    """Its on_start fails: the daemon must not start."""
+
+    actr_type = "acme:badstart:1.0"
+
+    async def on_start(self, ctx: Context) -> None:
+        raise RuntimeError("database is not there")
