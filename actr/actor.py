@@ -155,5 +155,7 @@ class Context:
     def receive_stream(self, stream_id: str) -> StreamReceiver:
         return self._node.receive_stream(stream_id)
 
-    async def open_stream(self, target: str | ActrId, stream_id: str) -> StreamSender:
-        return await self._node.open_stream(target, stream_id)
+    async def open_stream(
+        self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
+    ) -> StreamSender:
+        return await self._node.open_stream(target, stream_id, latency_first=latency_first)

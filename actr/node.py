@@ -330,11 +330,17 @@ class Node:
         )
         await peer.send(PayloadType.RPC_RELIABLE, env.SerializeToString())
 
-    async def open_stream(self, target: str | ActrId, stream_id: str) -> StreamSender:
+    async def open_stream(
+        self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
+    ) -> StreamSender:
+        """A sender of one stream. ``latency_first`` uses the unordered channel with at
+        most 3 retransmissions (DC-1): the receiver still delivers in sequence order,
+        but a lost chunk stalls the stream, so use it for data that tolerates that."""
         peer = await self._peer_for(target)
+        ptype = PayloadType.STREAM_LATENCY_FIRST if latency_first else PayloadType.STREAM_RELIABLE
 
         async def send(chunk: DataStream) -> None:
-            await peer.send(PayloadType.STREAM_RELIABLE, chunk.SerializeToString())
+            await peer.send(ptype, chunk.SerializeToString())
 
         return StreamSender(stream_id, send)
 
