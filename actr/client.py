@@ -21,6 +21,8 @@ def connect(
     actr_type: str = CLIENT_TYPE,
     host_addresses: list[str] | None = None,
     ice_servers: list[dict[str, Any]] | None = None,
+    turn_urls: list[str] | None = None,
+    force_relay: bool = False,
     connect_timeout: float = 15.0,
     consent_interval: float = 5.0,
     consent_failures: int = 6,
@@ -38,6 +40,8 @@ def connect(
         ),
         transport=TransportConfig(
             ice_servers=list(ice_servers or []),
+            turn_urls=list(turn_urls or []),
+            force_relay=force_relay,
             host_addresses=host_addresses,
             connect_timeout=connect_timeout,
             consent_interval=consent_interval,
