@@ -179,3 +179,24 @@ async def test_sigterm_during_load_leaves_no_accepted_request_unanswered_or_unqu
     assert answered == {label: label for label in ids}
     runs = side.read_text().split()
     assert sorted(runs) == sorted(ids), "a request ran twice or never"
+
+
+async def test_cancelled_call_leaves_the_pending_table_and_its_late_answer_is_counted(
+    cluster: Cluster,
+) -> None:
+    await cluster.start_actor("worker", "tests.e2e.actors:Worker")
+    async with cluster.client() as client:
+        await client.call(WORKER, WORK, SayRequest(text="warm:0"), SayReply)
+        task = asyncio.create_task(
+            client.call(WORKER, WORK, SayRequest(text="slow:0.5"), SayReply, timeout=10)
+        )
+        await asyncio.sleep(0)  # the connection is up: the task sends at once
+        assert len(client.pending) == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(client.pending) == 0
+        # The worker still answers "slow" (it ran); the answer finds no caller.
+        ran = await client.call(WORKER, RAN, SayRequest(), SayReply)
+        assert ran.text.split("\n") == ["warm", "slow"]
+        assert client.pending.counters["unknown_response"] == 1
