@@ -15,13 +15,15 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from signaling.cluster import Cluster, new_node_id
 from signaling.config import Config
 from signaling.credentials import CredentialAuthority, load_or_create_key
+from signaling.metrics import Metrics
 from signaling.registration import MAX_BODY, register, renew, signing_pubkey
 from signaling.socket import signaling_socket
 from signaling.state import STATE, State
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "sweep_period"]
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +33,32 @@ def create_app(
     *,
     signing_key: Ed25519PrivateKey | None = None,
     clock: Callable[[], float] = time.time,
+    node: str | None = None,
 ) -> web.Application:
     """Build the server. ``signing_key`` overrides ``config.signing_key_file`` (tests).
 
+    With ``config.redis_url`` the server joins the deployment in that Redis when it
+    starts (SIG-10) as node ``node`` (default: a random id); starting fails with
+    ClusterUnavailable when Redis cannot be reached.
     Raises ConfigError when the signing key file cannot be read or created.
     """
     key = signing_key if signing_key is not None else load_or_create_key(config.signing_key_file)
     authority = CredentialAuthority(key, config.signing_key_id, config.credential_lifetime_secs)
-    state = State(config=config, authority=authority, clock=clock)
+    clustered = config.redis_url is not None
+    node = node or (new_node_id() if clustered else "local")
+    state = State(config=config, authority=authority, clock=clock, node=node)
+    if config.redis_url is not None:
+        state.cluster = Cluster(
+            config.redis_url, config.redis_prefix, node, config.heartbeat_interval_secs
+        )
+        state.hub.fanout = state.cluster
+    metrics = Metrics(
+        state.stats,
+        connections=lambda: len(state.hub),
+        registered=lambda: len(state.registry),
+        live=lambda: state.registry.live_count,
+        node=node,
+    )
     # Only /ais/* read bodies; WebSocket frames have their own limit (socket.MAX_FRAME).
     app = web.Application(client_max_size=MAX_BODY)
     app[STATE] = state
@@ -48,13 +68,24 @@ def create_app(
     app.router.add_get("/signaling/ws", signaling_socket)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/metrics", metrics.handle)
+    if state.cluster is not None:
+        app.cleanup_ctx.append(_cluster)
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(_close_sockets)
+    app.on_cleanup.append(lambda _: _shutdown_metrics(metrics))
     return app
 
 
+async def _shutdown_metrics(metrics: Metrics) -> None:
+    metrics.shutdown()
+
+
 async def healthz(request: web.Request) -> web.Response:
-    """SIG-11."""
+    """SIG-11: 200 while this node serves; 503 while its link to the deployment is down."""
+    cluster = request.app[STATE].cluster
+    if cluster is not None and not cluster.healthy:
+        return web.Response(status=503, text="redis unreachable\n")
     return web.Response(text="ok")
 
 
@@ -63,6 +94,14 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(
         state.stats.snapshot(connections=len(state.hub), registered=len(state.registry))
     )
+
+
+async def _cluster(app: web.Application) -> AsyncIterator[None]:
+    cluster = app[STATE].cluster
+    assert cluster is not None
+    await cluster.start(app[STATE])
+    yield
+    await cluster.close()
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
@@ -74,11 +113,18 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+def sweep_period(config: Config) -> float:
+    """How often presence is swept: bounds how late an expiry or a grace is noticed."""
+    period = min(1.0, float(config.heartbeat_interval_secs))
+    if config.reconnect_grace_secs > 0:
+        period = min(period, config.reconnect_grace_secs / 2)
+    return max(period, 0.05)
+
+
 async def _sweep_forever(state: State) -> None:
-    # One pass per heartbeat interval bounds how late an expiry can be noticed.
-    interval = state.config.heartbeat_interval_secs
+    period = sweep_period(state.config)
     while True:
-        await asyncio.sleep(interval)
+        await asyncio.sleep(period)
         try:
             state.hub.apply(state.dispatcher.sweep(state.clock()))
         except Exception:

@@ -10,13 +10,33 @@ The file (every key optional)::
                                         # created (mode 0600) if missing; relative
                                         # paths are taken from the config file's folder
     signing_key_id = 1                  # key_id written in every credential
+    reconnect_grace_secs = 30           # SIG-7: a closed socket's actor is announced
+                                        # down only if it did not come back by then
+    redis_url = "redis://127.0.0.1:6379/0"  # SIG-10: share state with other nodes
+    redis_prefix = "actr"               # key and channel prefix in that Redis
 
     [realms]                            # realm id -> realm secret (AIS-1)
     1 = "dev-secret"
     7 = "another-secret"
 
+    [limits]                            # SIG-9; 0 turns a limit off
+    messages_per_sec = 100              # per connection, token bucket ...
+    message_burst = 400                 # ... of this depth
+    flood_tolerance = 1000              # refused frames (refilling at messages_per_sec / 10)
+                                        # before the socket is closed with 1008
+    connects_per_ip_per_sec = 20        # /signaling/ws and /ais/register attempts per IP
+    connect_burst = 100
+
+    [turn]                              # AIS-4: coturn use-auth-secret credentials
+    urls = ["turn:turn.example.com:3478"]   # not sent to actors (RegisterOk has no field)
+    secret = "shared with coturn's static-auth-secret"
+    ttl_secs = 3600
+
 Without ``signing_key_file`` the key lives in memory only, so credentials do not
-survive a restart. Without ``[realms]`` the server grants realm 1 with the
+survive a restart. Without ``redis_url`` the server keeps all state in memory
+(one process); with it, any number of processes sharing that Redis and the
+same ``signing_key_file`` serve one deployment. Without ``[turn]`` registrations
+carry no TURN credential. Without ``[realms]`` the server grants realm 1 with the
 development secret ``dev-secret``, and then refuses to bind anything but a
 loopback address: a well-known secret must not reach a network.
 """
@@ -35,6 +55,8 @@ __all__ = [
     "DEV_REALM_SECRET",
     "Config",
     "ConfigError",
+    "Limits",
+    "Turn",
     "check_exposure",
     "load_config",
     "parse_config",
@@ -52,13 +74,48 @@ _KNOWN_KEYS = frozenset(
         "heartbeat_interval_secs",
         "signing_key_file",
         "signing_key_id",
+        "reconnect_grace_secs",
+        "redis_url",
+        "redis_prefix",
         "realms",
+        "limits",
+        "turn",
     }
 )
+_LIMIT_KEYS = frozenset(
+    {
+        "messages_per_sec",
+        "message_burst",
+        "flood_tolerance",
+        "connects_per_ip_per_sec",
+        "connect_burst",
+    }
+)
+_TURN_KEYS = frozenset({"urls", "secret", "ttl_secs"})
 
 
 class ConfigError(ValueError):
     """A configuration the server cannot start with; the message says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """SIG-9 limits; a rate of 0 turns that limit off."""
+
+    messages_per_sec: float = 100.0
+    message_burst: int = 400
+    flood_tolerance: int = 1000
+    connects_per_ip_per_sec: float = 20.0
+    connect_burst: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """AIS-4: the coturn ``static-auth-secret`` and how long a credential lasts."""
+
+    urls: tuple[str, ...]
+    secret: str
+    ttl_secs: int = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +127,11 @@ class Config:
     heartbeat_interval_secs: int = 10
     signing_key_file: Path | None = None
     signing_key_id: int = 1
+    reconnect_grace_secs: float = 30.0
+    redis_url: str | None = None
+    redis_prefix: str = "actr"
+    limits: Limits = field(default_factory=Limits)
+    turn: Turn | None = None
 
     def with_overrides(self, *, host: str | None = None, port: int | None = None) -> Config:
         out = self
@@ -134,6 +196,22 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "confi
         if not key_file.is_absolute():
             key_file = base_dir / key_file
     realms = _parse_realms(raw.get("realms"), source) if "realms" in raw else defaults.realms
+    grace = _number(raw, "reconnect_grace_secs", defaults.reconnect_grace_secs, source)
+    if not 0 <= grace <= 86400:
+        raise ConfigError(f"{source}: reconnect_grace_secs must be between 0 and 86400")
+    redis_url: str | None = None
+    if "redis_url" in raw:
+        redis_url = _get(raw, "redis_url", str, "", source)
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"{source}: redis_url must start with redis://, rediss:// or unix://, "
+                f"got {redis_url!r}"
+            )
+    prefix = _get(raw, "redis_prefix", str, defaults.redis_prefix, source)
+    if not prefix or any(c in prefix for c in " *?[]"):
+        raise ConfigError(f"{source}: redis_prefix must be non-empty, without spaces or globs")
+    limits = _parse_limits(raw["limits"], source) if "limits" in raw else defaults.limits
+    turn = _parse_turn(raw["turn"], source) if "turn" in raw else None
     return Config(
         host=host,
         port=port,
@@ -142,7 +220,73 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "confi
         heartbeat_interval_secs=heartbeat,
         signing_key_file=key_file,
         signing_key_id=key_id,
+        reconnect_grace_secs=grace,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        limits=limits,
+        turn=turn,
     )
+
+
+def _table(value: object, name: str, known: frozenset[str], source: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) in [{name}]: {', '.join(unknown)}; known keys: "
+            f"{', '.join(sorted(known))}"
+        )
+    return value
+
+
+def _parse_limits(value: object, source: str) -> Limits:
+    t = _table(value, "limits", _LIMIT_KEYS, source)
+    d = Limits()
+    where = f"{source} [limits]"
+    out = Limits(
+        messages_per_sec=_number(t, "messages_per_sec", d.messages_per_sec, where),
+        message_burst=_get(t, "message_burst", int, d.message_burst, where),
+        flood_tolerance=_get(t, "flood_tolerance", int, d.flood_tolerance, where),
+        connects_per_ip_per_sec=_number(
+            t, "connects_per_ip_per_sec", d.connects_per_ip_per_sec, where
+        ),
+        connect_burst=_get(t, "connect_burst", int, d.connect_burst, where),
+    )
+    for name in _LIMIT_KEYS:
+        if getattr(out, name) < 0:
+            raise ConfigError(f"{where}: {name} must not be negative")
+    if out.messages_per_sec and out.message_burst < 1:
+        raise ConfigError(f"{where}: message_burst must be at least 1")
+    if out.connects_per_ip_per_sec and out.connect_burst < 1:
+        raise ConfigError(f"{where}: connect_burst must be at least 1")
+    return out
+
+
+def _parse_turn(value: object, source: str) -> Turn:
+    t = _table(value, "turn", _TURN_KEYS, source)
+    where = f"{source} [turn]"
+    urls = t.get("urls", [])
+    if not isinstance(urls, list) or not all(
+        isinstance(u, str) and u.startswith(("turn:", "turns:")) for u in urls
+    ):
+        raise ConfigError(f"{where}: urls must be a list of turn: or turns: urls")
+    secret = _get(t, "secret", str, "", where)
+    if not secret:
+        raise ConfigError(f"{where}: secret (coturn's static-auth-secret) is required")
+    ttl = _get(t, "ttl_secs", int, 3600, where)
+    if ttl < 60:
+        raise ConfigError(f"{where}: ttl_secs must be at least 60, got {ttl}")
+    return Turn(urls=tuple(urls), secret=secret, ttl_secs=ttl)
+
+
+def _number(raw: Mapping[str, Any], key: str, default: float, source: str) -> float:
+    if key not in raw:
+        return default
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{source}: {key} must be a number, got {value!r}")
+    return float(value)
 
 
 def check_exposure(config: Config) -> None:

@@ -2,8 +2,16 @@
 
 The socket layer hands in a frame from an actor's socket, or the news that a
 socket came or went, and gets back actions: bytes to deliver to an actor's
-socket, or a socket to close. Time is passed in, so presence expiry is tested
-without waiting.
+socket here or to forward to the node that holds it, a socket to close, or a
+change of shared state to announce to the other nodes. The cluster hands in
+what other nodes announced (``apply``). Time is passed in, so presence expiry
+and the reconnect grace are tested without waiting.
+
+Presence (SIG-7): a socket that closes takes its actor out of route candidates
+and relay at once; subscribers hear ``actr_down_event`` only when it has not
+come back within ``grace_secs`` (a reconnect within the grace sends no event at
+all). Missing 3 ping intervals, unregistering, or outliving the credential
+takes the actor down at once.
 """
 
 from __future__ import annotations
@@ -33,16 +41,27 @@ from signaling.envelopes import (
     error_to_actr,
     to_actr,
 )
-from signaling.registry import ActorRecord, Registry
+from signaling.events import (
+    Backlog,
+    Contact,
+    Event,
+    Granted,
+    Offline,
+    Online,
+    Subscription,
+)
+from signaling.registry import ActorRecord, Registry, type_key
 from signaling.stats import Stats
 
 __all__ = [
     "DEFAULT_CANDIDATES",
     "MAX_CANDIDATES",
     "Action",
+    "Announce",
     "Deliver",
     "Disconnect",
     "Dispatcher",
+    "Forward",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +94,23 @@ class Disconnect:
     reason: str
 
 
-Action = Deliver | Disconnect
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Hand ``data`` to node ``node``, which delivers it on the socket of actor ``to``."""
+
+    node: str
+    to: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Tell the other nodes of a change of shared state (a no-op with one node)."""
+
+    event: Event
+
+
+Action = Deliver | Disconnect | Forward | Announce
 
 
 class Dispatcher:
@@ -85,11 +120,15 @@ class Dispatcher:
         authority: CredentialAuthority,
         stats: Stats,
         heartbeat_interval_secs: int,
+        grace_secs: float = 30.0,
+        node: str = "local",
     ) -> None:
         self.registry = registry
         self.authority = authority
         self.stats = stats
         self.heartbeat_interval_secs = heartbeat_interval_secs
+        self.grace_secs = grace_secs
+        self.node = node
 
     # ---- socket lifecycle ----
 
@@ -97,21 +136,31 @@ class Dispatcher:
         record = self.registry.get(key)
         if record is None:
             return [Disconnect(key, CLOSE_POLICY, "actor is not registered")]
-        came_online = self.registry.attach(key, connection, now)
-        log.info("actor_connected actor=%s connection=%d", key, connection)
-        if not came_online:
-            return []
-        return self._presence_events(record, up=True)
+        came_live = self.registry.attach(key, connection, now)
+        log.info("actor_connected actor=%s connection=%d came_live=%s", key, connection, came_live)
+        actions: list[Action] = [Announce(Online(key, self.node))]
+        if not record.announced:
+            actions.extend(self._up(record))
+        return actions
 
-    def disconnected(self, key: str, connection: int) -> list[Action]:
+    def disconnected(self, key: str, connection: int, now: float) -> list[Action]:
+        """SIG-7: not live from now on; the down event waits for the reconnect grace."""
         record = self.registry.get(key)
         if record is None or not self.registry.detach(key, connection):
             return []
-        log.info("actor_offline actor=%s connection=%d", key, connection)
-        return self._presence_events(record, up=False)
+        log.info(
+            "actor_offline actor=%s connection=%d grace_secs=%s", key, connection, self.grace_secs
+        )
+        actions: list[Action] = [Announce(Offline(key, self.node, grace=True))]
+        if self.grace_secs > 0:
+            record.offline_since = now
+        else:
+            actions.extend(self._down(record))
+        return actions
 
     def sweep(self, now: float) -> list[Action]:
-        """SIG-7: close sockets of actors that stopped pinging; forget lapsed registrations."""
+        """SIG-7: expire silent actors, announce the down of those whose grace ran out,
+        close sockets that outlived their credential, forget lapsed registrations."""
         actions: list[Action] = []
         max_silence = MISSED_PINGS * self.heartbeat_interval_secs
         for record in self.registry.silent(now, max_silence):
@@ -121,14 +170,97 @@ class Dispatcher:
                 record.key,
                 now - record.last_seen,
             )
-            # Offline now, not when the close completes, so no route leads to it meanwhile.
-            if record.connection is not None:
-                actions.extend(self.disconnected(record.key, record.connection))
-            actions.append(Disconnect(record.key, CLOSE_GOING_AWAY, "no ping received"))
-        for record in self.registry.lapsed(now, self.authority.lifetime_secs):
+            actions.extend(self._take_offline(record, CLOSE_GOING_AWAY, "no ping received"))
+        for record in self.registry.outlived_credential(now):
+            self.stats.reject("credential_outlived")
+            log.info("actor_credential_outlived actor=%s", record.key)
+            actions.extend(self._take_offline(record, CLOSE_POLICY, "credential expired"))
+        for record in self.registry.grace_over(now, self.grace_secs):
+            log.info("actor_grace_over actor=%s", record.key)
+            actions.extend(self._down(record))
+        for record in self.registry.lapsed(now):
             self.registry.forget(record.key)
             log.info("actor_registration_lapsed actor=%s", record.key)
         return actions
+
+    def _take_offline(self, record: ActorRecord, code: int, reason: str) -> list[Action]:
+        """Offline at once, down event at once, then close the socket."""
+        actions: list[Action] = []
+        if record.connection is not None:
+            self.registry.detach(record.key, record.connection)
+            actions.append(Announce(Offline(record.key, self.node, grace=False)))
+        actions.extend(self._down(record))
+        actions.append(Disconnect(record.key, code, reason))
+        return actions
+
+    # ---- what other nodes announce (SIG-10) ----
+
+    def apply(self, event: Event, now: float) -> list[Action]:
+        """Another node's change, taken into this node's view; events for subscribers here."""
+        if isinstance(event, Granted):
+            return []  # the cluster reads the registration and merges it
+        if isinstance(event, Contact):
+            source = self.registry.get(event.source)
+            if source is not None:
+                source.note_contact(event.target)
+            return []
+        record = self.registry.get(event.key)
+        if record is None:
+            return []
+        actions: list[Action] = []
+        if isinstance(event, Online):
+            replaced = self.registry.attach_remote(event.key, event.node)
+            if replaced is not None:
+                log.info("socket_moved actor=%s node=%s", event.key, event.node)
+                actions.append(
+                    Disconnect(event.key, CLOSE_NORMAL, "replaced by a connection on another node")
+                )
+            if not record.announced:
+                actions.extend(self._up(record))
+        elif isinstance(event, Offline):
+            if self.registry.detach_remote(event.key, event.node):
+                if event.grace and self.grace_secs > 0:
+                    record.offline_since = now
+                else:
+                    actions.extend(self._down(record))
+        elif isinstance(event, Backlog):
+            record.mailbox_backlog = event.value
+        elif isinstance(event, Subscription):
+            if event.on:
+                self.registry.subscribe(event.key, event.target)
+            else:
+                self.registry.unsubscribe(event.key, event.target)
+        return actions
+
+    def node_lost(self, node: str, now: float) -> list[Action]:
+        """A node stopped refreshing its liveness key: its sockets are gone, as if closed."""
+        actions: list[Action] = []
+        for record in self.registry.on_node(node):
+            self.registry.detach_remote(record.key, node)
+            if self.grace_secs > 0:
+                record.offline_since = now
+            else:
+                actions.extend(self._down(record))
+        return actions
+
+    def rate_limited(self, key: str, data: bytes) -> list[Action]:
+        """SIG-9: a frame over the connection's message rate, answered and not handled."""
+        self.stats.reject("rate_limited")
+        env = SignalingEnvelope()
+        try:
+            env.ParseFromString(data)
+        except Exception:
+            env.Clear()
+        return [
+            Deliver(
+                key,
+                envelope_error(
+                    ErrorCode.RESOURCE_EXHAUSTED,
+                    "message rate limit exceeded, slow down",
+                    env.envelope_id,
+                ),
+            )
+        ]
 
     # ---- frames ----
 
@@ -225,8 +357,9 @@ class Dispatcher:
         reply_for = env.envelope_id
         answer = SignalingToActr(target=record.actr_id)
         kind = body.WhichOneof("payload")
+        extra: list[Action] = []
         if kind == "ping":
-            self._ping(record, body, answer, now)
+            extra = self._ping(record, body, answer, now)
         elif kind == "route_candidates_request":
             req = body.route_candidates_request
             asked = req.criteria.candidate_count if req.HasField("criteria") else 0
@@ -244,10 +377,14 @@ class Dispatcher:
                 if service:
                     entry.name = service
         elif kind == "subscribe_actr_up_request":
-            self.registry.subscribe(record.key, body.subscribe_actr_up_request.target_type)
+            target = type_key(body.subscribe_actr_up_request.target_type)
+            self.registry.subscribe(record.key, target)
+            extra = [Announce(Subscription(record.key, target, on=True))]
             answer.subscribe_actr_up_response.CopyFrom(SubscribeActrUpResponse())
         elif kind == "unsubscribe_actr_up_request":
-            self.registry.unsubscribe(record.key, body.unsubscribe_actr_up_request.target_type)
+            target = type_key(body.unsubscribe_actr_up_request.target_type)
+            self.registry.unsubscribe(record.key, target)
+            extra = [Announce(Subscription(record.key, target, on=False))]
             answer.unsubscribe_actr_up_response.CopyFrom(UnsubscribeActrUpResponse())
         elif kind == "unregister_request":
             return self._unregister(record, body, reply_for)
@@ -265,32 +402,39 @@ class Dispatcher:
                     message="actr_to_server carries no request the server knows",
                 )
             )
-        return [Deliver(record.key, to_actr(answer, reply_for))]
+        return [Deliver(record.key, to_actr(answer, reply_for)), *extra]
 
     def _ping(
         self, record: ActorRecord, body: ActrToSignaling, answer: SignalingToActr, now: float
-    ) -> None:
+    ) -> list[Action]:
         record.pings += 1
         record.last_seen = now
-        if body.ping.HasField("mailbox_backlog"):
-            record.mailbox_backlog = max(0.0, body.ping.mailbox_backlog)
         answer.pong.CopyFrom(
             Pong(seq=record.pings, suggest_interval_secs=self.heartbeat_interval_secs)
         )
+        if body.ping.HasField("mailbox_backlog"):
+            backlog = max(0.0, body.ping.mailbox_backlog)
+            if backlog != record.mailbox_backlog:
+                record.mailbox_backlog = backlog
+                return [Announce(Backlog(record.key, backlog))]
+        return []
 
     def _unregister(
         self, record: ActorRecord, body: ActrToSignaling, reply_for: str
     ) -> list[Action]:
+        """Offline and announced down at once; the identity stays renewable (a restarted
+        daemon resumes it) until its newest credential expires."""
         answer = SignalingToActr(target=record.actr_id)
         answer.unregister_response.CopyFrom(UnregisterResponse())
         actions: list[Action] = [Deliver(record.key, to_actr(answer, reply_for))]
-        if record.live:
-            actions.extend(self._presence_events(record, up=False))
-        self.registry.forget(record.key)
+        for target in sorted(record.subscriptions):
+            self.registry.unsubscribe(record.key, target)
+            actions.append(Announce(Subscription(record.key, target, on=False)))
+        # Before the close: once unregistered, no route leads here.
+        actions.extend(self._take_offline(record, CLOSE_NORMAL, "unregistered"))
         log.info(
             "actor_unregistered actor=%s reason=%s", record.key, body.unregister_request.reason
         )
-        actions.append(Disconnect(record.key, CLOSE_NORMAL, "unregistered"))
         return actions
 
     # ---- actr_relay ----
@@ -334,12 +478,31 @@ class Dispatcher:
                     ),
                 )
             ]
-        record.note_contact(target_key)
+        actions: list[Action] = []
+        if record.note_contact(target_key):
+            actions.append(Announce(Contact(record.key, target_key)))
         self.stats.relays += 1
         # SIG-5: the very bytes received, so fields this server does not know survive.
-        return [Deliver(target_key, data)]
+        if target.node is not None:
+            self.stats.relays_forwarded += 1
+            actions.append(Forward(target.node, target_key, data))
+        else:
+            actions.append(Deliver(target_key, data))
+        return actions
 
     # ---- presence events ----
+
+    def _up(self, record: ActorRecord) -> list[Action]:
+        record.announced = True
+        return self._presence_events(record, up=True)
+
+    def _down(self, record: ActorRecord) -> list[Action]:
+        record.offline_since = None
+        if not record.announced:
+            return []
+        record.announced = False
+        log.info("actor_down actor=%s", record.key)
+        return self._presence_events(record, up=False)
 
     def _presence_events(self, record: ActorRecord, *, up: bool) -> list[Action]:
         actions: list[Action] = []

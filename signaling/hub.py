@@ -13,10 +13,12 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Iterable
+from typing import Protocol
 
 from aiohttp import web
 
-from signaling.dispatcher import Action, Deliver, Disconnect
+from signaling.dispatcher import Action, Announce, Deliver, Disconnect, Forward
+from signaling.events import Event
 from signaling.stats import Stats
 
 __all__ = ["Connection", "Hub"]
@@ -128,10 +130,20 @@ class Connection:
                 await self._abort
 
 
+class Fanout(Protocol):
+    """The way to the other nodes (``signaling.cluster``); both calls queue, never block."""
+
+    def forward(self, node: str, to: str, data: bytes) -> None: ...
+
+    def announce(self, event: Event) -> None: ...
+
+
 class Hub:
     def __init__(self, stats: Stats) -> None:
         self._stats = stats
         self._by_actor: dict[str, Connection] = {}
+        # Set when Redis is configured; with one node, announcements go nowhere.
+        self.fanout: Fanout | None = None
 
     def __len__(self) -> int:
         return len(self._by_actor)
@@ -151,6 +163,16 @@ class Hub:
 
     def apply(self, actions: Iterable[Action]) -> None:
         for action in actions:
+            if isinstance(action, Announce):
+                if self.fanout is not None:
+                    self.fanout.announce(action.event)
+                continue
+            if isinstance(action, Forward):
+                if self.fanout is not None:
+                    self.fanout.forward(action.node, action.to, action.data)
+                else:
+                    self._stats.reject("relay_no_cluster")
+                continue
             conn = self._by_actor.get(action.to)
             if conn is None:
                 # Went away between the decision and now; its close already cleaned up.
@@ -160,6 +182,17 @@ class Hub:
                 conn.send(action.data)
             elif isinstance(action, Disconnect):
                 conn.close(action.code, action.reason)
+
+    def deliver_forwarded(self, to: str, data: bytes) -> None:
+        """A relay another node forwarded here (SIG-10)."""
+        conn = self._by_actor.get(to)
+        if conn is None or conn.closing:
+            # It moved on between that node's decision and now; the sender retries.
+            self._stats.reject("relay_target_gone")
+            log.info("forwarded_relay_target_gone actor=%s", to)
+            return
+        self._stats.relays_received += 1
+        conn.send(data)
 
     async def close_all(self) -> None:
         conns = list(self._by_actor.values())

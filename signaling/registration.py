@@ -7,7 +7,14 @@
 Bodies and answers are protobuf (``application/x-protobuf``). Errors are
 answered as ``RegisterResponse{error}`` with a matching HTTP status: 400 for a
 body that does not decode or is invalid, 401 for a bad secret or renewal
-token, 413 for a body over the limit.
+token or a credential that already expired, 413 for a body over the limit, 429
+for too many registrations from one address, 503 when Redis (SIG-10) is down.
+
+Renewal (AIS-3) works while the newest credential is unexpired, also after the
+actor unregistered, so a restarted daemon resumes its ActrId; each renewal
+hands out a new token, and the one before it stays valid too, so a daemon that
+crashed before saving the answer can still renew. With ``[turn]`` configured
+every answer carries a coturn credential (AIS-4) for the same lifetime.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ from actr.protocol.actr_pb2 import (
     RenewCredentialRequest,
     SigningPubkey,
 )
+from signaling.cluster import ClusterUnavailable
 from signaling.registry import ActorRecord
 from signaling.state import STATE, State
+from signaling.turn import turn_credential
 
 __all__ = [
     "MAX_BODY",
@@ -113,13 +122,15 @@ def _check_secret(state: State, realm_id: int, supplied: str | None) -> None:
         )
 
 
-def _grant(state: State, record: ActorRecord) -> RegisterOk:
-    """A fresh credential and renewal token for ``record``; older tokens stop working."""
+async def _grant(state: State, record: ActorRecord) -> RegisterOk:
+    """A fresh credential and renewal token for ``record``, stored for every node."""
     now = state.clock()
     credential = state.authority.issue(record.actr_id, now)
     token = secrets.token_bytes(_RENEWAL_TOKEN_LEN)
     record.grant(credential, int(now) + state.authority.lifetime_secs, token)
-    return RegisterOk(
+    if state.cluster is not None:
+        await state.cluster.store(record)
+    ok = RegisterOk(
         actr_id=record.actr_id,
         credential=credential,
         signaling_heartbeat_interval_secs=state.config.heartbeat_interval_secs,
@@ -127,12 +138,26 @@ def _grant(state: State, record: ActorRecord) -> RegisterOk:
         signing_key_id=state.authority.key_id,
         renewal_token=token,
     )
+    turn = state.config.turn
+    if turn is not None:
+        ok.turn_credential.CopyFrom(
+            turn_credential(turn.secret, record.key, now, max(turn.ttl_secs, 1))
+        )
+    return ok
+
+
+def _unavailable(e: ClusterUnavailable) -> _Refused:
+    return _Refused(503, ErrorCode.UNAVAILABLE, str(e), "cluster_unavailable")
 
 
 async def register(request: web.Request) -> web.Response:
     """AIS-1."""
     state = request.app[STATE]
     try:
+        if not state.attempts.allow(request.remote or "", state.monotonic()):
+            raise _Refused(
+                429, ErrorCode.RESOURCE_EXHAUSTED, "too many registrations", "rate_limited"
+            )
         req = await _read(request, RegisterRequest)
         _check_secret(state, req.realm.realm_id, request.headers.get(REALM_SECRET_HEADER))
         try:
@@ -143,14 +168,23 @@ async def register(request: web.Request) -> web.Response:
         state.stats.reject(f"register_{e.reason}")
         log.info("register_refused reason=%s peer=%s", e.reason, request.remote)
         return _error(e)
-    record = state.registry.register(
-        req.actr_type,
-        req.realm.realm_id,
-        req.acl if req.HasField("acl") else None,
-        req.service,
-        state.clock(),
-    )
-    ok = _grant(state, record)
+    try:
+        serial = None
+        if state.cluster is not None:
+            serial = await state.cluster.next_serial(req.realm.realm_id)
+        record = state.registry.register(
+            req.actr_type,
+            req.realm.realm_id,
+            req.acl if req.HasField("acl") else None,
+            req.service,
+            state.clock(),
+            serial=serial,
+        )
+        ok = await _grant(state, record)
+    except ClusterUnavailable as e:
+        state.stats.reject("register_cluster_unavailable")
+        log.warning("register_failed reason=cluster_unavailable error=%s", e)
+        return _error(_unavailable(e))
     state.stats.registrations += 1
     log.info(
         "actor_registered actor=%s acl_rules=%s peer=%s",
@@ -162,7 +196,7 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def renew(request: web.Request) -> web.Response:
-    """AIS-3: a fresh credential for the same ActrId, against the last renewal token."""
+    """AIS-3: a fresh credential for the same ActrId, against its last renewal token."""
     state = request.app[STATE]
     try:
         req = await _read(request, RenewCredentialRequest)
@@ -170,24 +204,45 @@ async def renew(request: web.Request) -> web.Response:
             key = id_text(req.actr_id)
         except IdentityError:
             key = ""
-        record = state.registry.get(key) if key else None
+        record = await _current(state, key) if key else None
         # One answer for unknown actor and wrong token: do not reveal which actors exist.
-        stored = record.renewal_token if record is not None else _NO_SECRET
-        if not hmac.compare_digest(req.renewal_token, stored) or record is None:
+        if record is None or not record.token_matches(req.renewal_token):
+            hmac.compare_digest(req.renewal_token, _NO_SECRET)  # the same work either way
             raise _Refused(
                 401,
                 ErrorCode.UNAUTHENTICATED,
                 "renewal token does not match this actor",
                 "bad_renewal_token",
             )
+        if record.credential_expires_at <= state.clock():
+            raise _Refused(
+                401,
+                ErrorCode.UNAUTHENTICATED,
+                "the credential expired before it was renewed: register again",
+                "credential_expired",
+            )
+        ok = await _grant(state, record)
+    except ClusterUnavailable as e:
+        state.stats.reject("renew_cluster_unavailable")
+        log.warning("renew_failed reason=cluster_unavailable error=%s", e)
+        return _error(_unavailable(e))
     except _Refused as e:
         state.stats.reject(f"renew_{e.reason}")
         log.info("renew_refused reason=%s peer=%s", e.reason, request.remote)
         return _error(e)
-    ok = _grant(state, record)
     state.stats.renewals += 1
     log.info("credential_renewed actor=%s", record.key)
     return _protobuf(RegisterResponse(success=ok))
+
+
+async def _current(state: State, key: str) -> ActorRecord | None:
+    """The registration as it stands now: with several nodes, as Redis has it."""
+    if state.cluster is None:
+        return state.registry.get(key)
+    stored = await state.cluster.fetch(key)
+    if stored is None:
+        return None
+    return state.registry.merge(stored)
 
 
 async def signing_pubkey(request: web.Request) -> web.Response:

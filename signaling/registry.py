@@ -1,18 +1,26 @@
 """Registered actors and their presence (PROTOCOL.md ID-2, SIG-7, ACL-2). No I/O.
 
-An actor is *registered* from ``/ais/register`` until it unregisters or its
-registration lapses, and *live* while one signaling socket of it is attached.
-Sockets are known here only by an opaque connection number, so a socket that
-was replaced by a newer one cannot take its actor offline when it closes.
+An actor is *registered* from ``/ais/register`` until its newest credential
+expired while it was offline (then it is forgotten, ``lapsed``, a minute later): until then a
+restarted daemon resumes the same ActrId with ``/ais/renew``, also after it
+unregistered. It is *live* while one signaling socket of it is attached, here
+(``connection``, an opaque number, so a socket replaced by a newer one cannot
+take its actor offline when it closes) or on another node of the deployment
+(``node``, SIG-10). Only live actors are route candidates.
 
-Serials count up from 1 per realm and are never reused while the process runs.
-A registration that is offline and whose newest credential expired more than
-one credential lifetime ago is forgotten (``lapsed``): that is the window an
-actor has to renew after a long absence before it must register anew.
+Presence events are per node: each node tells the subscribers connected to it
+(``watchers``). ``announced`` says whether this node's subscribers were last
+told the actor is up; ``offline_since`` marks a closed socket whose down event
+waits for the reconnect grace.
+
+Serials count up from 1 per realm and are never reused while the process runs;
+with Redis, the cluster allocates them instead (``register(serial=...)``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -22,12 +30,15 @@ from actr.acl import acl_allows
 from actr.identity import id_text, make_id
 from actr.protocol.actr_pb2 import Acl, ActrId, ActrType, AIdCredential
 
-__all__ = ["ActorRecord", "Registry", "TypeKey", "type_key"]
+__all__ = ["ActorRecord", "Registry", "TypeKey", "token_hash", "type_key"]
 
 log = logging.getLogger(__name__)
 
 TypeKey = tuple[str, str, str]
 
+# A registration is forgotten this long after its newest credential expired (offline):
+# meanwhile a late renewal hears "expired" rather than "unknown". Redis keeps it as long.
+LAPSE_SLACK_SECS = 60
 # Peers an actor relayed to, kept so they may relay back (see may_relay).
 _MAX_CONTACTS = 1024
 
@@ -35,6 +46,11 @@ _MAX_CONTACTS = 1024
 def type_key(t: ActrType) -> TypeKey:
     # A tuple rather than the text form: it never raises on odd characters.
     return (t.manufacturer, t.name, t.version)
+
+
+def token_hash(token: bytes) -> bytes:
+    """Renewal tokens are kept hashed: a leaked store (or Redis) does not hand them out."""
+    return hashlib.sha256(token).digest()
 
 
 @dataclass(slots=True, eq=False)
@@ -46,15 +62,25 @@ class ActorRecord:
     registered_at: float
     credential: AIdCredential = field(default_factory=AIdCredential)
     credential_expires_at: int = 0
-    renewal_token: bytes = b""
+    # The newest renewal token's hash first, then the one before it: a daemon that
+    # crashed between a renewal and saving its answer still holds a valid token.
+    token_hashes: tuple[bytes, ...] = ()
     connection: int | None = None
+    node: str | None = None
     last_seen: float = 0.0
     mailbox_backlog: float = 0.0
     pings: int = 0
+    offline_since: float | None = None
+    announced: bool = False
+    subscriptions: set[TypeKey] = field(default_factory=set)
     contacts: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     @property
     def live(self) -> bool:
+        return self.connection is not None or self.node is not None
+
+    @property
+    def local(self) -> bool:
         return self.connection is not None
 
     @property
@@ -65,15 +91,25 @@ class ActorRecord:
         return acl_allows(self.acl, self.actr_id, caller)
 
     def grant(self, credential: AIdCredential, expires_at: int, renewal_token: bytes) -> None:
+        """A new credential and renewal token; the previous token stays valid once more."""
         self.credential = credential
         self.credential_expires_at = expires_at
-        self.renewal_token = renewal_token
+        self.token_hashes = (token_hash(renewal_token), *self.token_hashes[:1])
 
-    def note_contact(self, peer_key: str) -> None:
+    def token_matches(self, token: bytes) -> bool:
+        h = token_hash(token)
+        # Both compared, always: timing does not tell which one matched.
+        hits = [hmac.compare_digest(h, known) for known in self.token_hashes]
+        return any(hits)
+
+    def note_contact(self, peer_key: str) -> bool:
+        """Remember ``peer_key``; True when it is new."""
+        new = peer_key not in self.contacts
         self.contacts[peer_key] = None
         self.contacts.move_to_end(peer_key)
         while len(self.contacts) > _MAX_CONTACTS:
             self.contacts.popitem(last=False)
+        return new
 
 
 class Registry:
@@ -82,6 +118,7 @@ class Registry:
         self._next_serial: dict[int, int] = {}
         self._live_by_type: dict[TypeKey, dict[str, ActorRecord]] = {}
         self._subscribers: dict[TypeKey, set[str]] = {}
+        self._local = 0
 
     def __len__(self) -> int:
         return len(self._records)
@@ -93,14 +130,25 @@ class Registry:
     def live_count(self) -> int:
         return sum(len(v) for v in self._live_by_type.values())
 
+    @property
+    def local_count(self) -> int:
+        return self._local
+
     def get(self, key: str) -> ActorRecord | None:
         return self._records.get(key)
 
     def register(
-        self, actr_type: ActrType, realm_id: int, acl: Acl | None, service: str, now: float
+        self,
+        actr_type: ActrType,
+        realm_id: int,
+        acl: Acl | None,
+        service: str,
+        now: float,
+        serial: int | None = None,
     ) -> ActorRecord:
-        serial = self._next_serial.get(realm_id, 1)
-        self._next_serial[realm_id] = serial + 1
+        if serial is None:
+            serial = self._next_serial.get(realm_id, 1)
+            self._next_serial[realm_id] = serial + 1
         actr_id = make_id(realm_id, serial, actr_type)
         stored_acl: Acl | None = None
         if acl is not None:
@@ -117,27 +165,58 @@ class Registry:
         self._records[record.key] = record
         return record
 
+    def merge(self, incoming: ActorRecord) -> ActorRecord:
+        """Take in a registration another node wrote (SIG-10); presence here is kept."""
+        record = self._records.get(incoming.key)
+        if record is None:
+            self._records[incoming.key] = incoming
+            for t in incoming.subscriptions:
+                self._subscribers.setdefault(t, set()).add(incoming.key)
+            return incoming
+        record.acl = incoming.acl
+        record.service = incoming.service
+        if incoming.credential_expires_at >= record.credential_expires_at:
+            record.credential = incoming.credential
+            record.credential_expires_at = incoming.credential_expires_at
+            record.token_hashes = incoming.token_hashes
+        return record
+
     def forget(self, key: str) -> ActorRecord | None:
         record = self._records.pop(key, None)
         if record is None:
             return None
         if record.live:
             self._set_offline(record)
-        for subs in self._subscribers.values():
-            subs.discard(key)
-        self._subscribers = {t: s for t, s in self._subscribers.items() if s}
+        for t in list(record.subscriptions):
+            self.unsubscribe(key, t)
         return record
 
     # ---- presence ----
 
     def attach(self, key: str, connection: int, now: float) -> bool:
-        """Make ``connection`` the actor's socket; True when the actor just came online."""
+        """Make ``connection`` the actor's socket here; True when the actor just came live."""
         record = self._records[key]
-        came_online = not record.live
+        came_live = not record.live
+        if not record.local:
+            self._local += 1
         record.connection = connection
+        record.node = None
         record.last_seen = now
+        record.offline_since = None
         self._live_by_type.setdefault(record.type_key, {})[key] = record
-        return came_online
+        return came_live
+
+    def attach_remote(self, key: str, node: str) -> int | None:
+        """The actor's socket is now on ``node``; returns the local connection it replaces."""
+        record = self._records[key]
+        replaced = record.connection
+        if replaced is not None:
+            self._local -= 1
+        record.connection = None
+        record.node = node
+        record.offline_since = None
+        self._live_by_type.setdefault(record.type_key, {})[key] = record
+        return replaced
 
     def detach(self, key: str, connection: int) -> bool:
         """Drop ``connection``; True when the actor went offline because of it."""
@@ -147,8 +226,24 @@ class Registry:
         self._set_offline(record)
         return True
 
+    def detach_remote(self, key: str, node: str) -> bool:
+        record = self._records.get(key)
+        if record is None or record.node != node:
+            return False
+        self._set_offline(record)
+        return True
+
+    def on_node(self, node: str) -> list[ActorRecord]:
+        return [r for live in self._live_by_type.values() for r in live.values() if r.node == node]
+
+    def remote_nodes(self) -> set[str]:
+        return {r.node for live in self._live_by_type.values() for r in live.values() if r.node}
+
     def _set_offline(self, record: ActorRecord) -> None:
+        if record.local:
+            self._local -= 1
         record.connection = None
+        record.node = None
         live = self._live_by_type.get(record.type_key)
         if live is not None:
             live.pop(record.key, None)
@@ -156,19 +251,39 @@ class Registry:
                 del self._live_by_type[record.type_key]
 
     def silent(self, now: float, max_silence: float) -> list[ActorRecord]:
-        """Live actors not heard from for longer than ``max_silence`` seconds (SIG-7)."""
+        """Actors on a socket here not heard from for longer than ``max_silence`` (SIG-7)."""
         return [
             r
             for live in self._live_by_type.values()
             for r in live.values()
-            if now - r.last_seen > max_silence
+            if r.local and now - r.last_seen > max_silence
         ]
 
-    def lapsed(self, now: float, grace: float) -> list[ActorRecord]:
+    def outlived_credential(self, now: float) -> list[ActorRecord]:
+        """Actors on a socket here whose newest credential expired (they failed to renew)."""
+        return [
+            r
+            for live in self._live_by_type.values()
+            for r in live.values()
+            if r.local and r.credential_expires_at <= now
+        ]
+
+    def grace_over(self, now: float, grace: float) -> list[ActorRecord]:
+        """Offline actors whose reconnect grace ran out with their down event still due."""
         return [
             r
             for r in self._records.values()
-            if not r.live and now > r.credential_expires_at + grace
+            if r.offline_since is not None and not r.live and now - r.offline_since >= grace
+        ]
+
+    def lapsed(self, now: float) -> list[ActorRecord]:
+        """Offline actors that can no longer renew: their newest credential expired."""
+        return [
+            r
+            for r in self._records.values()
+            if not r.live
+            and r.offline_since is None
+            and r.credential_expires_at + LAPSE_SLACK_SECS <= now
         ]
 
     # ---- queries ----
@@ -208,25 +323,34 @@ class Registry:
 
     # ---- actr_up subscriptions ----
 
-    def subscribe(self, subscriber: str, target: ActrType) -> None:
-        self._subscribers.setdefault(type_key(target), set()).add(subscriber)
+    def subscribe(self, subscriber: str, target: TypeKey) -> None:
+        record = self._records.get(subscriber)
+        if record is None:
+            return
+        record.subscriptions.add(target)
+        self._subscribers.setdefault(target, set()).add(subscriber)
 
-    def unsubscribe(self, subscriber: str, target: ActrType) -> None:
-        key = type_key(target)
-        subs = self._subscribers.get(key)
+    def unsubscribe(self, subscriber: str, target: TypeKey) -> None:
+        record = self._records.get(subscriber)
+        if record is not None:
+            record.subscriptions.discard(target)
+        subs = self._subscribers.get(target)
         if subs is not None:
             subs.discard(subscriber)
             if not subs:
-                del self._subscribers[key]
+                del self._subscribers[target]
 
     def watchers(self, record: ActorRecord) -> list[ActorRecord]:
-        """Live subscribers of the record's type that the record's ACL admits (not itself)."""
+        """Subscribers of the record's type on a socket here that its ACL admits (not itself).
+
+        Each node tells its own subscribers, so an event reaches each one once.
+        """
         out: list[ActorRecord] = []
         for key in sorted(self._subscribers.get(record.type_key, ())):
             sub = self._records.get(key)
             if (
                 sub is not None
-                and sub.live
+                and sub.local
                 and sub.key != record.key
                 and record.admits(sub.actr_id)
             ):

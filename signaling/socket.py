@@ -2,9 +2,12 @@
 
 The upgrade happens only for a credential that verifies, is unexpired, names
 the ``actor_id`` of the query and an actor registered here; anything else is a
-plain HTTP 401. On the socket each binary frame is one SignalingEnvelope handed
-to the dispatcher; a text frame closes with 1003, a frame over 1 MiB with 1009.
-A new socket of an actor replaces (closes) the one it had.
+plain HTTP 401; too many attempts from one address answer 429 first. On the
+socket each binary frame is one SignalingEnvelope handed to the dispatcher; a
+text frame closes with 1003, a frame over 1 MiB with 1009. Frames over the
+connection's message rate are answered RESOURCE_EXHAUSTED unread, and a flood
+that goes on closes the socket with 1008 (``limits.FloodGuard``). A new socket
+of an actor replaces (closes) the one it had, here or on another node.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from collections.abc import Mapping
 
 from aiohttp import WebSocketError, WSMsgType, web
 
+from signaling.cluster import ClusterUnavailable
 from signaling.credentials import CredentialError
 from signaling.hub import CLOSE_TIMEOUT, Connection
+from signaling.limits import FloodGuard, Verdict
 from signaling.registry import ActorRecord
 from signaling.state import STATE, State
 
@@ -29,6 +34,7 @@ MAX_FRAME = 1024 * 1024
 CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
 # Query values are a few hundred bytes; refuse to base64-decode anything much longer.
 _MAX_QUERY_VALUE = 4096
 
@@ -82,8 +88,28 @@ def authorize(state: State, query: Mapping[str, str], now: float) -> ActorRecord
     return record
 
 
+async def _known_here(state: State, actor_id: str) -> None:
+    """With several nodes, an actor registered elsewhere a moment ago: read it from Redis."""
+    if state.cluster is None or not actor_id or state.registry.get(actor_id) is not None:
+        return
+    record = await state.cluster.fetch(actor_id)
+    if record is not None:
+        state.registry.merge(record)
+
+
 async def signaling_socket(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    peer = request.remote or ""
+    if not state.attempts.allow(peer, state.monotonic()):
+        state.stats.reject("ws_rate_limited")
+        log.info("socket_refused reason=rate_limited peer=%s", peer)
+        return web.Response(status=429, text="too many connection attempts\n")
+    try:
+        await _known_here(state, request.query.get("actor_id", ""))
+    except ClusterUnavailable as e:
+        state.stats.reject("ws_cluster_unavailable")
+        log.warning("socket_refused reason=cluster_unavailable error=%s", e)
+        return web.Response(status=503, text="registry unavailable, retry\n")
     try:
         record = authorize(state, request.query, state.clock())
     except SocketRefused as e:
@@ -110,20 +136,37 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
         await _read_loop(state, ws, conn)
     finally:
         state.hub.detach(conn)
-        state.hub.apply(state.dispatcher.disconnected(record.key, conn.id))
+        state.hub.apply(state.dispatcher.disconnected(record.key, conn.id, state.clock()))
         await conn.finish()
         log.info("socket_closed actor=%s connection=%d code=%s", record.key, conn.id, ws.close_code)
     return ws
 
 
 async def _read_loop(state: State, ws: web.WebSocketResponse, conn: Connection) -> None:
+    limits = state.config.limits
+    guard = FloodGuard(
+        limits.messages_per_sec, limits.message_burst, limits.flood_tolerance, state.monotonic()
+    )
     async for msg in ws:
         if conn.closing:
             # A replaced socket's late frames must not be answered on its successor.
             state.stats.reject("frame_after_close")
             continue
         if msg.type is WSMsgType.BINARY:
-            state.hub.apply(state.dispatcher.frame(conn.actor, msg.data, state.clock()))
+            verdict = guard.check(state.monotonic())
+            if verdict is Verdict.ADMIT:
+                state.hub.apply(state.dispatcher.frame(conn.actor, msg.data, state.clock()))
+            elif verdict is Verdict.REFUSE:
+                state.hub.apply(state.dispatcher.rate_limited(conn.actor, msg.data))
+            else:
+                state.stats.reject("flood_closed")
+                log.warning(
+                    "socket_flood_closed actor=%s connection=%d refused=%d",
+                    conn.actor,
+                    conn.id,
+                    guard.refused,
+                )
+                conn.close(CLOSE_POLICY, "message rate limit exceeded")
         elif msg.type is WSMsgType.TEXT:
             state.stats.reject("text_frame")
             log.info("socket_text_frame actor=%s connection=%d", conn.actor, conn.id)

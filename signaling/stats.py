@@ -1,8 +1,9 @@
 """Counters of the server (PROTOCOL.md SIG-9, SIG-11), kept in plain Python.
 
 Every refused request, frame or connection is counted under a short reason
-label; ``GET /stats`` shows them with the gauges. Prometheus or OpenTelemetry
-export can read the same object later.
+label; ``GET /stats`` shows them with the gauges, and ``signaling.metrics``
+exports the same object through OpenTelemetry on ``GET /metrics``. Plain integers
+keep the hot path to one addition.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class Stats:
     connections_total: int = 0
     frames_in: int = 0
     relays: int = 0
+    relays_forwarded: int = 0
+    relays_received: int = 0
     presence_expired: int = 0
 
     def reject(self, reason: str) -> None:
@@ -36,6 +39,8 @@ class Stats:
             "renewals": self.renewals,
             "frames_in": self.frames_in,
             "relays": self.relays,
+            "relays_forwarded": self.relays_forwarded,
+            "relays_received": self.relays_received,
             "presence_expired": self.presence_expired,
             "rejects": dict(sorted(self.rejects.items())),
         }

@@ -1,16 +1,21 @@
-"""Fixtures: a real signaling server on a free loopback port, and an HTTP client."""
+"""Fixtures: real signaling servers on free loopback ports, an HTTP client, a real redis-server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
-from signaling_kit import REALMS
+from signaling_kit import REALMS, Clock, free_port, need_binary
 
 from signaling.app import create_app
 from signaling.config import Config
 from signaling.runner import RunningServer, start_server
+
+MakeServer = Callable[..., Awaitable[RunningServer]]
 
 
 @pytest.fixture
@@ -19,12 +24,31 @@ def config() -> Config:
 
 
 @pytest.fixture
-async def server(config: Config) -> AsyncIterator[RunningServer]:
-    running = await start_server(config, create_app(config))
+async def make_server(config: Config) -> AsyncIterator[MakeServer]:
+    """``await make_server(clock=..., **config_overrides)``: another server, closed at the end."""
+    running: list[RunningServer] = []
+
+    async def make(
+        clock: Clock | None = None, node: str | None = None, **overrides: Any
+    ) -> RunningServer:
+        cfg = replace(config, **overrides)
+        kwargs: dict[str, Any] = {"node": node}
+        if clock is not None:
+            kwargs["clock"] = clock
+        server = await start_server(cfg, create_app(cfg, **kwargs))
+        running.append(server)
+        return server
+
     try:
-        yield running
+        yield make
     finally:
-        await running.close()
+        for server in reversed(running):
+            await server.close()
+
+
+@pytest.fixture
+async def server(make_server: MakeServer) -> RunningServer:
+    return await make_server()
 
 
 @pytest.fixture
@@ -36,3 +60,33 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def base(server: RunningServer) -> str:
     return server.url
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real redis-server of its own on a free port, no persistence."""
+    binary = need_binary("redis-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Ready to accept connections" in line:
+                break
+        else:
+            raise RuntimeError("redis-server exited: " + "".join(seen[-5:]))
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

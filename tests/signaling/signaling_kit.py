@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import shutil
+import socket
 import uuid
 from dataclasses import dataclass
 
 import aiohttp
+import pytest
 
 from actr.identity import id_text, parse_type
 from actr.protocol.actr_pb2 import (
@@ -23,6 +27,7 @@ from actr.protocol.actr_pb2 import (
     RegisterOk,
     RegisterRequest,
     RegisterResponse,
+    RenewCredentialRequest,
 )
 from actr.protocol.signaling_pb2 import ActrRelay, ActrToSignaling, SignalingEnvelope
 from actr.protocol.webrtc_pb2 import IceCandidate
@@ -96,6 +101,20 @@ async def register(
     assert status == 200, answer
     assert answer.WhichOneof("result") == "success"
     return answer.success
+
+
+async def renew(
+    http: aiohttp.ClientSession, base: str, actr_id: ActrId, token: bytes
+) -> tuple[int, RegisterResponse]:
+    req = RenewCredentialRequest(actr_id=actr_id, renewal_token=token)
+    async with http.post(
+        base + "/ais/renew",
+        data=req.SerializeToString(),
+        headers={"content-type": "application/x-protobuf"},
+    ) as r:
+        answer = RegisterResponse()
+        answer.ParseFromString(await r.read())
+        return r.status, answer
 
 
 def ws_params(actor_id: str, cred: AIdCredential, *, urlsafe: bool = True) -> dict[str, str]:
@@ -193,3 +212,41 @@ async def wait_closed(ws: aiohttp.ClientWebSocketResponse) -> int | None:
             return ws.close_code
         if msg.type is aiohttp.WSMsgType.ERROR:
             return ws.close_code
+
+
+class Clock:
+    """A wall clock the test moves: the server's sweeper and credentials read it."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, secs: float) -> None:
+        self.now += secs
+
+
+async def no_frame_before_pong(actor: Actor) -> None:
+    """Nothing was queued for ``actor``: the next frame it gets is the answer to a ping."""
+    from actr.protocol.signaling_pb2 import Ping
+
+    answer = await ask(actor, ActrToSignaling(ping=Ping()))
+    assert answer.server_to_actr.HasField("pong"), answer
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def need_binary(name: str) -> str:
+    """The binary's path; a skip (or, with ACTR_REQUIRE_SERVICES=1, a failure) without it."""
+    path = shutil.which(name)
+    if path is None:
+        why = f"{name} is not installed (scripts/services.sh installs it)"
+        if os.environ.get("ACTR_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{why}, and ACTR_REQUIRE_SERVICES=1")
+        pytest.skip(why)
+    return path

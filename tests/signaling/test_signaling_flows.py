@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 
 import aiohttp
+from conftest import MakeServer
 from signaling_kit import (
     Actor,
+    Clock,
     acl,
     ask,
     join,
+    no_frame_before_pong,
     open_socket,
     receive_env,
     register,
+    renew,
     rule,
     send,
     to_server,
@@ -166,25 +170,29 @@ async def test_sig4_discovery_lists_live_types(http: aiohttp.ClientSession, base
     assert all(not o.ws.closed for o in others)
 
 
-async def test_sig7_actr_up_and_down_events_to_subscribers(
-    http: aiohttp.ClientSession, base: str
-) -> None:
-    watcher = await join(http, base, "acme:client:1.0")
-    answer = await ask(
-        watcher,
-        ActrToSignaling(
-            subscribe_actr_up_request=SubscribeActrUpRequest(
-                target_type=parse_type("acme:echo:1.0")
-            )
-        ),
+def subscribe_request(actr_type: str) -> ActrToSignaling:
+    return ActrToSignaling(
+        subscribe_actr_up_request=SubscribeActrUpRequest(target_type=parse_type(actr_type))
     )
+
+
+async def test_sig7_actr_up_and_down_events_to_subscribers(
+    http: aiohttp.ClientSession, make_server: MakeServer
+) -> None:
+    server = await make_server(reconnect_grace_secs=0.3)
+    base = server.url
+    watcher = await join(http, base, "acme:client:1.0")
+    answer = await ask(watcher, subscribe_request("acme:echo:1.0"))
     assert answer.server_to_actr.HasField("subscribe_actr_up_response")
     echo = await join(http, base, "acme:echo:1.0")
     up = await receive_env(watcher.ws)
     assert up.server_to_actr.target == watcher.id
     assert up.server_to_actr.actr_up_event.actor_id == echo.id
+    closed_at = time.monotonic()
     await echo.ws.close()
     down = await receive_env(watcher.ws)
+    # SIG-7: announced only once the reconnect grace ran out.
+    assert time.monotonic() - closed_at >= 0.25
     assert down.server_to_actr.actr_down_event.actor_id == echo.id
 
     await ask(
@@ -198,27 +206,74 @@ async def test_sig7_actr_up_and_down_events_to_subscribers(
     echo_again = await join(http, base, "acme:echo:1.0")
     assert not echo_again.ws.closed
     # No event after unsubscribing: the next frame is the answer to this ping.
-    answer = await ask(watcher, ActrToSignaling(ping=Ping()))
-    assert answer.server_to_actr.HasField("pong")
+    await no_frame_before_pong(watcher)
 
 
-async def test_sig3_unregister_answers_then_closes_and_forgets(
+async def test_sig7_closed_socket_not_a_candidate_and_reconnect_within_grace_is_silent(
+    http: aiohttp.ClientSession, base: str
+) -> None:
+    watcher = await join(http, base, "acme:client:1.0")
+    await ask(watcher, subscribe_request("acme:echo:1.0"))
+    echo = await join(http, base, "acme:echo:1.0")
+    assert (await receive_env(watcher.ws)).server_to_actr.HasField("actr_up_event")
+    assert await candidates(watcher, "acme:echo:1.0") == [echo.key]
+    await echo.ws.close()
+    # Not live the moment its socket closed: no route leads to it ...
+    assert await candidates(watcher, "acme:echo:1.0") == []
+    # ... and it comes back with the same id and credential within the grace (SIG-8).
+    ws = await open_socket(http, base, echo.key, echo.ok.credential)
+    back = Actor(echo.ok, ws)
+    assert await candidates(watcher, "acme:echo:1.0") == [echo.key]
+    await no_frame_before_pong(back)
+    # Subscribers heard neither a down nor a second up.
+    await no_frame_before_pong(watcher)
+
+
+async def test_sig7_heartbeat_expiry_closes_and_announces_down(
+    http: aiohttp.ClientSession, make_server: MakeServer
+) -> None:
+    clock = Clock()
+    server = await make_server(clock=clock, heartbeat_interval_secs=10)
+    base = server.url
+    watcher = await join(http, base, "acme:client:1.0")
+    await ask(watcher, subscribe_request("acme:echo:1.0"))
+    echo = await join(http, base, "acme:echo:1.0")
+    assert (await receive_env(watcher.ws)).server_to_actr.HasField("actr_up_event")
+    clock.advance(25)
+    await ping(watcher, 0)  # the watcher keeps pinging, echo never does
+    clock.advance(6)  # echo silent for 31 s > 3 intervals; the sweeper runs every second
+    down = await receive_env(watcher.ws)
+    assert down.server_to_actr.actr_down_event.actor_id == echo.id
+    assert await wait_closed(echo.ws) == 1001
+    assert await candidates(watcher, "acme:echo:1.0") == []
+    assert server.state.stats.presence_expired == 1
+    assert server.state.registry.get(echo.key) is not None  # still registered, may return
+
+
+async def test_sig3_unregister_announces_down_at_once_and_identity_stays_renewable(
     http: aiohttp.ClientSession, base: str, server: RunningServer
 ) -> None:
+    watcher = await join(http, base, "acme:client:1.0")
+    await ask(watcher, subscribe_request("acme:echo:1.0"))
     a = await join(http, base, "acme:echo:1.0")
+    assert (await receive_env(watcher.ws)).server_to_actr.HasField("actr_up_event")
     answer = await ask(a, ActrToSignaling(unregister_request=UnregisterRequest(reason="bye")))
     assert answer.server_to_actr.HasField("unregister_response")
     assert await wait_closed(a.ws) == 1000
-    assert server.state.registry.get(a.key) is None
-    # ID-2: the next registration gets a new serial, and the old credential no longer opens.
+    # Down at once, not after the 30 s grace.
+    down = await receive_env(watcher.ws)
+    assert down.server_to_actr.actr_down_event.actor_id == a.id
+    assert await candidates(watcher, "acme:echo:1.0") == []
+    # A restarted daemon resumes the same ActrId with its renewal token (AIS-3) ...
+    status, renewed = await renew(http, base, a.id, a.ok.renewal_token)
+    assert status == 200 and renewed.success.actr_id == a.id
+    ws = await open_socket(http, base, a.key, renewed.success.credential)
+    assert not ws.closed
+    up = await receive_env(watcher.ws)
+    assert up.server_to_actr.actr_up_event.actor_id == a.id
+    # ... and a new registration never reuses its serial (ID-2).
     again = await register(http, base, "acme:echo:1.0")
     assert again.actr_id.serial_number > a.id.serial_number
-    try:
-        await open_socket(http, base, a.key, a.ok.credential)
-    except aiohttp.WSServerHandshakeError as e:
-        assert e.status == 401
-    else:
-        raise AssertionError("socket opened for an unregistered actor")
 
 
 async def test_sig3_source_of_another_actor_is_unauthenticated(

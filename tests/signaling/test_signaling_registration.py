@@ -5,8 +5,19 @@ from __future__ import annotations
 import time
 
 import aiohttp
+import pytest
+from conftest import MakeServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from signaling_kit import REALMS, acl, post_register, register, rule
+from signaling_kit import (
+    REALMS,
+    Clock,
+    acl,
+    open_socket,
+    post_register,
+    register,
+    renew,
+    rule,
+)
 
 from actr.errors import ErrorCode
 from actr.identity import id_text
@@ -15,7 +26,6 @@ from actr.protocol.actr_pb2 import (
     IdentityClaims,
     RegisterRequest,
     RegisterResponse,
-    RenewCredentialRequest,
     SigningPubkey,
 )
 from signaling.registration import REALM_SECRET_HEADER
@@ -159,21 +169,11 @@ async def test_ais1_acl_is_stored(
     assert plain_record is not None and plain_record.acl is None
 
 
-async def _renew(
-    http: aiohttp.ClientSession, base: str, actr_id: ActrId, token: bytes
-) -> tuple[int, RegisterResponse]:
-    req = RenewCredentialRequest(actr_id=actr_id, renewal_token=token)
-    async with http.post(base + "/ais/renew", data=req.SerializeToString(), headers=PROTOBUF) as r:
-        answer = RegisterResponse()
-        answer.ParseFromString(await r.read())
-        return r.status, answer
-
-
 async def test_ais3_renew_gives_fresh_credential_for_same_id(
     http: aiohttp.ClientSession, base: str
 ) -> None:
     ok = await register(http, base, "acme:echo:1.0")
-    status, answer = await _renew(http, base, ok.actr_id, ok.renewal_token)
+    status, answer = await renew(http, base, ok.actr_id, ok.renewal_token)
     assert status == 200
     renewed = answer.success
     assert renewed.actr_id == ok.actr_id
@@ -184,15 +184,49 @@ async def test_ais3_renew_gives_fresh_credential_for_same_id(
     claims = IdentityClaims()
     claims.ParseFromString(renewed.credential.claims)
     assert claims.actor_id == id_text(ok.actr_id)
-    # The token was used up: the old one no longer renews.
-    status, again = await _renew(http, base, ok.actr_id, ok.renewal_token)
+    # The token before the newest still renews once (a daemon that crashed before
+    # saving the answer); two renewals later it no longer does.
+    status, _ = await renew(http, base, ok.actr_id, ok.renewal_token)
+    assert status == 200
+    status, third = await renew(http, base, ok.actr_id, ok.renewal_token)
     assert status == 401
-    assert again.error.code == ErrorCode.UNAUTHENTICATED
+    assert third.error.code == ErrorCode.UNAUTHENTICATED
+
+
+async def test_ais3_renewal_before_expiry_and_refusal_of_an_expired_credential(
+    http: aiohttp.ClientSession, make_server: MakeServer
+) -> None:
+    clock = Clock()
+    server = await make_server(clock=clock, credential_lifetime_secs=60)
+    base = server.url
+    ok = await register(http, base, "acme:echo:1.0")
+    clock.advance(40)  # two thirds of the life, as the runtime does
+    status, answer = await renew(http, base, ok.actr_id, ok.renewal_token)
+    assert status == 200
+    claims = IdentityClaims()
+    claims.ParseFromString(answer.success.credential.claims)
+    assert claims.expires_at == int(clock.now) + 60
+    # The renewed credential opens a socket after the first one expired ...
+    clock.advance(30)
+    ws = await open_socket(http, base, id_text(ok.actr_id), answer.success.credential)
+    assert not ws.closed
+    await ws.close()
+    # ... the expired one does not (SIG-1) ...
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await open_socket(http, base, id_text(ok.actr_id), ok.credential)
+    assert info.value.status == 401
+    # ... and once the newest expired too, renewal is refused: register again.
+    clock.advance(31)
+    status, late = await renew(http, base, ok.actr_id, answer.success.renewal_token)
+    assert status == 401
+    assert late.error.code == ErrorCode.UNAUTHENTICATED
+    assert "expired" in late.error.message
+    assert server.state.stats.rejects["renew_credential_expired"] == 1
 
 
 async def test_ais3_renew_with_wrong_token_is_401(http: aiohttp.ClientSession, base: str) -> None:
     ok = await register(http, base, "acme:echo:1.0")
-    status, answer = await _renew(http, base, ok.actr_id, b"\x00" * 32)
+    status, answer = await renew(http, base, ok.actr_id, b"\x00" * 32)
     assert status == 401
     assert answer.error.code == ErrorCode.UNAUTHENTICATED
 
@@ -202,7 +236,7 @@ async def test_ais3_renew_for_unknown_actor_is_401(http: aiohttp.ClientSession, 
     other = ActrId()
     other.CopyFrom(ok.actr_id)
     other.serial_number += 1000
-    status, answer = await _renew(http, base, other, ok.renewal_token)
+    status, answer = await renew(http, base, other, ok.renewal_token)
     assert status == 401
     assert answer.error.code == ErrorCode.UNAUTHENTICATED
 

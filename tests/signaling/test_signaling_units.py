@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import stat
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from actr.identity import id_text, parse_type
+from actr.identity import parse_type
 from actr.protocol.actr_pb2 import AIdCredential
 from actr.protocol.signaling_pb2 import (
     ActrToSignaling,
@@ -27,10 +29,25 @@ from signaling.config import (
     parse_config,
 )
 from signaling.credentials import CredentialAuthority, CredentialError, load_or_create_key
-from signaling.dispatcher import Deliver, Disconnect, Dispatcher
-from signaling.registry import ActorRecord, Registry
+from signaling.dispatcher import Action, Announce, Deliver, Disconnect, Dispatcher, Forward
+from signaling.events import (
+    Backlog,
+    Contact,
+    EventDecodeError,
+    Granted,
+    Offline,
+    Online,
+    Subscription,
+    decode_event,
+    encode_event,
+    record_fields,
+    record_from_fields,
+)
+from signaling.limits import AttemptLimiter, FloodGuard, TokenBucket, Verdict
+from signaling.registry import LAPSE_SLACK_SECS, ActorRecord, Registry
 from signaling.socket import decode_b64
 from signaling.stats import Stats
+from signaling.turn import turn_credential, turn_password
 
 T0 = 1_800_000_000.0
 
@@ -220,25 +237,40 @@ def test_id2_serials_never_reused_after_forget() -> None:
     assert second.actr_id.serial_number == first.actr_id.serial_number + 1
 
 
+def _delivered(actions: list[Action]) -> list[Deliver]:
+    return [a for a in actions if isinstance(a, Deliver)]
+
+
+def _event_kind(action: Deliver) -> str | None:
+    env = SignalingEnvelope()
+    env.ParseFromString(action.data)
+    return env.server_to_actr.WhichOneof("payload")
+
+
+def _watch(dispatcher: Dispatcher, watcher: ActorRecord, target: ActorRecord) -> None:
+    sub = ActrToSignaling(
+        subscribe_actr_up_request=SubscribeActrUpRequest(target_type=target.actr_id.type)
+    )
+    dispatcher.frame(watcher.key, _frame(watcher, sub), T0)
+
+
 def test_sig7_silent_actor_expires_after_three_intervals() -> None:
     registry, authority, dispatcher, stats = _setup(heartbeat=10)
     echo = _actor(registry, authority, "acme:echo:1.0")
     watcher = _actor(registry, authority, "acme:client:1.0")
     dispatcher.connected(watcher.key, 1, T0)
-    sub = ActrToSignaling(
-        subscribe_actr_up_request=SubscribeActrUpRequest(target_type=echo.actr_id.type)
-    )
-    dispatcher.frame(watcher.key, _frame(watcher, sub), T0)
-    up = dispatcher.connected(echo.key, 2, T0)
+    _watch(dispatcher, watcher, echo)
+    up = _delivered(dispatcher.connected(echo.key, 2, T0))
     assert [a.to for a in up] == [watcher.key]
 
     # Pings keep both alive; 30 s of silence is still within the limit.
     dispatcher.frame(watcher.key, _frame(watcher, ActrToSignaling(ping=Ping())), T0 + 25)
-    assert dispatcher.sweep(T0 + 30) == []
-    # echo never pinged: past 3 intervals it goes offline and watchers hear of it.
+    assert _delivered(dispatcher.sweep(T0 + 30)) == []
+    # echo never pinged: past 3 intervals it goes offline and watchers hear of it at once.
     actions = dispatcher.sweep(T0 + 31)
     assert Disconnect(echo.key, 1001, "no ping received") in actions
-    downs = [a for a in actions if isinstance(a, Deliver)]
+    assert Announce(Offline(echo.key, "local", grace=False)) in actions
+    downs = _delivered(actions)
     assert [a.to for a in downs] == [watcher.key]
     event = SignalingEnvelope()
     event.ParseFromString(downs[0].data)
@@ -246,17 +278,53 @@ def test_sig7_silent_actor_expires_after_three_intervals() -> None:
     assert not echo.live and watcher.live
     assert stats.presence_expired == 1
     # Its socket closing later does not announce it twice.
-    assert dispatcher.disconnected(echo.key, 2) == []
+    assert dispatcher.disconnected(echo.key, 2, T0 + 32) == []
 
 
-def test_sig7_lapsed_registration_forgotten() -> None:
+def test_sig7_down_event_after_grace_unless_back() -> None:
+    registry, authority, dispatcher, _ = _setup(heartbeat=100_000)
+    dispatcher.grace_secs = 30
+    echo = _actor(registry, authority, "acme:echo:1.0")
+    watcher = _actor(registry, authority, "acme:client:1.0")
+    dispatcher.connected(watcher.key, 1, T0)
+    _watch(dispatcher, watcher, echo)
+    dispatcher.connected(echo.key, 2, T0)
+    # Closed: out of route candidates at once, no event yet.
+    assert _delivered(dispatcher.disconnected(echo.key, 2, T0 + 1)) == []
+    assert registry.route_candidates(watcher.actr_id, echo.actr_id.type, 8) == []
+    assert _delivered(dispatcher.sweep(T0 + 30)) == []
+    # Back within the grace: live again, and no event either way.
+    assert _delivered(dispatcher.connected(echo.key, 3, T0 + 30)) == []
+    assert registry.route_candidates(watcher.actr_id, echo.actr_id.type, 8) == [echo.actr_id]
+    # Gone again, and this time the grace runs out: one down event.
+    dispatcher.disconnected(echo.key, 3, T0 + 40)
+    assert _delivered(dispatcher.sweep(T0 + 69)) == []
+    downs = _delivered(dispatcher.sweep(T0 + 70))
+    assert [(a.to, _event_kind(a)) for a in downs] == [(watcher.key, "actr_down_event")]
+    assert _delivered(dispatcher.sweep(T0 + 80)) == []
+    # Coming back after that is an up event.
+    ups = _delivered(dispatcher.connected(echo.key, 4, T0 + 90))
+    assert [(a.to, _event_kind(a)) for a in ups] == [(watcher.key, "actr_up_event")]
+
+
+def test_sig7_lapsed_registration_forgotten_after_newest_credential_expired() -> None:
     registry, authority, dispatcher, _ = _setup()
     record = _actor(registry, authority, "acme:echo:1.0")
     expires = record.credential_expires_at
-    dispatcher.sweep(expires + authority.lifetime_secs)
+    dispatcher.sweep(expires + LAPSE_SLACK_SECS - 1)
     assert registry.get(record.key) is not None
-    dispatcher.sweep(expires + authority.lifetime_secs + 1)
+    dispatcher.sweep(expires + LAPSE_SLACK_SECS)
     assert registry.get(record.key) is None
+
+
+def test_sig7_live_actor_outliving_its_credential_is_closed() -> None:
+    registry, authority, dispatcher, stats = _setup(heartbeat=100_000)
+    record = _actor(registry, authority, "acme:echo:1.0")
+    dispatcher.connected(record.key, 1, T0)
+    actions = dispatcher.sweep(record.credential_expires_at)
+    assert Disconnect(record.key, 1008, "credential expired") in actions
+    assert not record.live
+    assert stats.rejects["credential_outlived"] == 1
 
 
 def test_sig3_expired_current_credential_refused() -> None:
@@ -278,6 +346,131 @@ def test_sig8_stale_socket_close_does_not_take_actor_offline() -> None:
     record = _actor(registry, authority, "acme:echo:1.0")
     dispatcher.connected(record.key, 1, T0)
     dispatcher.connected(record.key, 2, T0)  # reconnect replaced socket 1
-    assert dispatcher.disconnected(record.key, 1) == []
+    assert dispatcher.disconnected(record.key, 1, T0) == []
     assert record.live and record.connection == 2
-    assert id_text(record.actr_id) == record.key
+
+
+def test_ais3_previous_renewal_token_valid_once_more() -> None:
+    registry, authority, _, _ = _setup()
+    record = _actor(registry, authority, "acme:echo:1.0")  # token b"token"
+    record.grant(record.credential, record.credential_expires_at, b"second")
+    assert record.token_matches(b"token") and record.token_matches(b"second")
+    record.grant(record.credential, record.credential_expires_at, b"third")
+    assert not record.token_matches(b"token")
+    assert record.token_matches(b"second") and record.token_matches(b"third")
+
+
+# ---- several nodes (SIG-10): what another node announced ----
+
+
+def test_sig10_remote_online_is_a_candidate_and_relay_is_forwarded() -> None:
+    registry, authority, dispatcher, stats = _setup()
+    caller = _actor(registry, authority, "acme:client:1.0")
+    echo = _actor(registry, authority, "acme:echo:1.0")
+    dispatcher.connected(caller.key, 1, T0)
+    dispatcher.apply(Online(echo.key, "node-b"), T0)
+    assert registry.route_candidates(caller.actr_id, echo.actr_id.type, 8) == [echo.actr_id]
+    env = SignalingEnvelope(envelope_version=2, envelope_id="r1")
+    env.actr_relay.source.CopyFrom(caller.actr_id)
+    env.actr_relay.credential.CopyFrom(caller.credential)
+    env.actr_relay.target.CopyFrom(echo.actr_id)
+    env.actr_relay.ice_candidate.candidate = "candidate:1 1 udp 1 127.0.0.1 5 typ host"
+    data = env.SerializeToString()
+    actions = dispatcher.frame(caller.key, data, T0)
+    assert Forward("node-b", echo.key, data) in actions
+    assert Announce(Contact(caller.key, echo.key)) in actions
+    assert stats.relays_forwarded == 1
+    # That node lost: offline at once, down only after the grace.
+    dispatcher.node_lost("node-b", T0 + 1)
+    assert not echo.live
+    assert registry.route_candidates(caller.actr_id, echo.actr_id.type, 8) == []
+
+
+def test_sig10_actor_moving_to_another_node_closes_its_socket_here() -> None:
+    registry, authority, dispatcher, _ = _setup()
+    echo = _actor(registry, authority, "acme:echo:1.0")
+    dispatcher.connected(echo.key, 7, T0)
+    actions = dispatcher.apply(Online(echo.key, "node-b"), T0)
+    assert Disconnect(echo.key, 1000, "replaced by a connection on another node") in actions
+    assert echo.node == "node-b" and echo.connection is None
+    # Its old socket closing here changes nothing.
+    assert dispatcher.disconnected(echo.key, 7, T0) == []
+    assert echo.live
+    # A stale offline from a node it left changes nothing either.
+    dispatcher.apply(Offline(echo.key, "node-a", grace=False), T0)
+    assert echo.live
+
+
+def test_sig10_events_and_stored_record_round_trip() -> None:
+    registry, authority, _, _ = _setup()
+    record = _actor(registry, authority, "acme:echo:1.0")
+    record.subscriptions.add(("acme", "x", "1"))
+    for event in (
+        Granted(record.key),
+        Online(record.key, "n1"),
+        Offline(record.key, "n1", grace=True),
+        Backlog(record.key, 2.5),
+        Subscription(record.key, ("acme", "x", "1"), on=True),
+        Contact(record.key, "2@1/acme:x:1"),
+    ):
+        assert decode_event(encode_event(event, "n9")) == ("n9", event)
+    with pytest.raises(EventDecodeError):
+        decode_event(b'{"t":"nope","k":"x","from":"n"}')
+    with pytest.raises(EventDecodeError):
+        decode_event(b"\xff")
+    fields = {k.encode(): v for k, v in record_fields(record).items()}
+    back = record_from_fields(fields)
+    assert back.actr_id == record.actr_id and back.key == record.key
+    assert back.credential == record.credential
+    assert back.credential_expires_at == record.credential_expires_at
+    assert back.token_matches(b"token")
+    assert back.subscriptions == {("acme", "x", "1")}
+    with pytest.raises(ValueError):
+        record_from_fields({b"id": b"\xff\xff"})
+
+
+# ---- limits (SIG-9) ----
+
+
+def test_sig9_token_bucket_refills_at_its_rate() -> None:
+    bucket = TokenBucket(rate=10, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert not bucket.take(0.05)
+    assert bucket.take(0.1)
+    assert TokenBucket(rate=0, burst=0, now=0.0).take(0.0)  # 0: no limit
+
+
+def test_sig9_flood_guard_refuses_then_closes_a_sustained_flood() -> None:
+    guard = FloodGuard(rate=10, burst=5, tolerance=20, now=0.0)
+    verdicts = [guard.check(0.0) for _ in range(26)]
+    assert verdicts[:5] == [Verdict.ADMIT] * 5
+    assert verdicts[5:25] == [Verdict.REFUSE] * 20
+    assert verdicts[25] is Verdict.CLOSE
+    # A burst that stays under the tolerance only costs refusals.
+    calm = FloodGuard(rate=10, burst=5, tolerance=20, now=0.0)
+    assert [calm.check(0.0) for _ in range(10)].count(Verdict.CLOSE) == 0
+    assert calm.check(1.0) is Verdict.ADMIT
+
+
+def test_sig9_attempt_limiter_per_address_and_bounded() -> None:
+    limiter = AttemptLimiter(rate=1, burst=2, max_tracked=3)
+    assert [limiter.allow("a", 0.0) for _ in range(3)] == [True, True, False]
+    assert limiter.allow("b", 0.0)  # another address has its own bucket
+    for addr in ("c", "d", "e"):
+        limiter.allow(addr, 0.0)
+    assert len(limiter) == 3
+    assert limiter.allow("a", 0.0)  # forgotten, so full again
+
+
+# ---- TURN (AIS-4) ----
+
+
+def test_ais4_turn_credential_is_coturn_rest_form() -> None:
+    cred = turn_credential("s3cret", "1f@7/acme:echo:1.0", T0, 600)
+    assert cred.username == f"{int(T0) + 600}:1f@7/acme:echo:1.0"
+    assert cred.expires_at == int(T0) + 600
+    # The same HMAC-SHA1 computed independently with the standard library.
+    expected = base64.b64encode(
+        hmac.new(b"s3cret", cred.username.encode(), hashlib.sha1).digest()
+    ).decode()
+    assert cred.password == expected == turn_password("s3cret", cred.username)
