@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -83,6 +85,59 @@ def redis_url() -> Iterator[str]:
         else:
             raise RuntimeError("redis-server exited: " + "".join(seen[-5:]))
         yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+TURN_SECRET = "turn-test-secret"
+
+
+@pytest.fixture
+def turn_port(tmp_path: Path) -> Iterator[int]:
+    """A real coturn on a free loopback port, use-auth-secret with TURN_SECRET (AIS-4)."""
+    binary = need_binary("turnserver")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "-n",  # no config file
+            "--listening-ip=127.0.0.1",
+            f"--listening-port={port}",
+            "--relay-ip=127.0.0.1",
+            "--allow-loopback-peers",
+            "--use-auth-secret",
+            f"--static-auth-secret={TURN_SECRET}",
+            "--realm=actr",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--no-software-attribute",
+            f"--userdb={tmp_path / 'turndb'}",
+            f"--pidfile={tmp_path / 'turnserver.pid'}",
+            "--log-file=stdout",
+            "--simple-log",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "Total General servers" in line:
+                break
+        else:
+            raise RuntimeError("turnserver exited: " + "".join(seen[-5:]))
+        # Keep draining its log so a full pipe never stalls it.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
+        yield port
     finally:
         proc.terminate()
         try:
