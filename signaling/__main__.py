@@ -3,7 +3,8 @@
 Once serving, prints exactly one line to stdout, ``signaling listening on
 http://HOST:PORT`` (the bound port, also when 0 was asked for); logs go to
 stderr. Exit codes: 0 after SIGINT/SIGTERM, 1 when the address cannot be
-bound, 2 for a bad command line or configuration.
+bound or the configured Redis cannot be reached, 2 for a bad command line or
+configuration.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
+from signaling.cluster import ClusterUnavailable
 from signaling.config import Config, ConfigError, check_exposure, load_config
 from signaling.runner import listening_line, start_server
 
@@ -58,15 +62,28 @@ def main(argv: list[str] | None = None) -> int:
     if config.uses_dev_secret:
         log.warning("dev_realm_secret_in_use hint=configure_[realms]_before_exposing_this_server")
     try:
-        return asyncio.run(_serve(config))
+        return _loop_runner()(_serve(config))
     except ConfigError as e:
         print(f"actr-signaling: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except ClusterUnavailable as e:
+        print(f"actr-signaling: {e}", file=sys.stderr)
+        return EXIT_BIND
     except OSError as e:
         print(f"actr-signaling: cannot listen on {config.host}:{config.port}: {e}", file=sys.stderr)
         return EXIT_BIND
     except KeyboardInterrupt:
         return 0
+
+
+def _loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:
+    # uvloop where it is installed (a dependency off Windows): cheaper per socket.
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    run: Callable[[Coroutine[Any, Any, int]], int] = uvloop.run
+    return run
 
 
 async def _serve(config: Config) -> int:
