@@ -6,8 +6,10 @@ carries what keeps those views the same:
 
 - ``{p}:serial:{realm}``: INCR allocates serials, unique across nodes (ID-2).
 - ``{p}:actor:{actor id}``: a hash with the registration (``events.record_fields``)
-  plus ``node`` (where its socket is) and ``backlog``; it expires a minute after
-  the newest credential, as the registry forgets it (``LAPSE_SLACK_SECS``).
+  plus ``node`` (where its socket is), ``gen`` (HINCRBY numbers each socket
+  attach, so a late announcement never undoes a newer one) and ``backlog``; it
+  expires a minute after the newest credential, as the registry forgets it
+  (``LAPSE_SLACK_SECS``).
 - ``{p}:node:{node}``: set with a TTL of 3 heartbeat intervals and refreshed
   every interval; a node whose key vanished is dead and its actors are offline.
 - channel ``{p}:events``: every change of shared state (``events.Event``), applied
@@ -76,6 +78,13 @@ if redis.call('exists', KEYS[1]) == 1 then
 end
 return 0
 """
+# The next attach number of an actor, only while its registration exists (0: it does not).
+_NEXT_GENERATION = """
+if redis.call('exists', KEYS[1]) == 1 then
+  return redis.call('hincrby', KEYS[1], 'gen', 1)
+end
+return 0
+"""
 # Clear ``node`` only if it still names us: the actor may have moved on already.
 _HDEL_NODE_IF_OURS = """
 if redis.call('hget', KEYS[1], 'node') == ARGV[1] then
@@ -119,6 +128,7 @@ class Cluster:
         self._state: State | None = None
         self._hset_if_exists = self._redis.register_script(_HSET_IF_EXISTS)
         self._hdel_node_if_ours = self._redis.register_script(_HDEL_NODE_IF_OURS)
+        self._next_generation = self._redis.register_script(_NEXT_GENERATION)
         self._subscribed = asyncio.Event()
         # Notified after each message from the other nodes is applied (see ``settled``).
         self._applied = asyncio.Condition()
@@ -189,6 +199,13 @@ class Cluster:
             return int(await self._redis.incr(f"{self.prefix}:serial:{realm_id}"))
         except (RedisError, OSError) as e:
             raise ClusterUnavailable(f"serial allocation failed: {e}") from None
+
+    async def next_generation(self, key: str) -> int:
+        """Number a new socket of ``key`` across nodes; 0 when the registration is gone."""
+        try:
+            return int(await self._next_generation(keys=[self.actor_key(key)]))
+        except (RedisError, OSError) as e:
+            raise ClusterUnavailable(f"numbering the socket failed: {e}") from None
 
     async def store(self, record: ActorRecord) -> None:
         """Write the registration, then tell the other nodes to read it."""
@@ -356,6 +373,7 @@ class Cluster:
                 continue
             count += 1
             node = fields.get(b"node", b"").decode()
+            generation = int(fields.get(b"gen", b"0"))
             if b"backlog" in fields:
                 with contextlib.suppress(ValueError):
                     record.mailbox_backlog = float(fields[b"backlog"])
@@ -364,7 +382,8 @@ class Cluster:
             if node not in nodes_alive:
                 nodes_alive[node] = bool(await self._redis.exists(self.node_key(node)))
             if nodes_alive[node]:
-                state.hub.apply(state.dispatcher.apply(Online(record.key, node), state.clock()))
+                online = Online(record.key, node, generation)
+                state.hub.apply(state.dispatcher.apply(online, state.clock()))
         log.info("cluster_reloaded node=%s actors=%d", self.node, count)
 
     # ---- node liveness ----

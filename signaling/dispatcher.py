@@ -132,13 +132,22 @@ class Dispatcher:
 
     # ---- socket lifecycle ----
 
-    def connected(self, key: str, connection: int, now: float) -> list[Action]:
+    def connected(
+        self, key: str, connection: int, now: float, generation: int | None = None
+    ) -> list[Action]:
+        """A socket of ``key`` opened here; ``generation`` numbers it across nodes."""
         record = self.registry.get(key)
         if record is None:
             return [Disconnect(key, CLOSE_POLICY, "actor is not registered")]
-        came_live = self.registry.attach(key, connection, now)
-        log.info("actor_connected actor=%s connection=%d came_live=%s", key, connection, came_live)
-        actions: list[Action] = [Announce(Online(key, self.node))]
+        came_live = self.registry.attach(key, connection, now, generation)
+        log.info(
+            "actor_connected actor=%s connection=%d came_live=%s generation=%d",
+            key,
+            connection,
+            came_live,
+            record.generation,
+        )
+        actions: list[Action] = [Announce(Online(key, self.node, record.generation))]
         if not record.announced:
             actions.extend(self._up(record))
         return actions
@@ -151,7 +160,9 @@ class Dispatcher:
         log.info(
             "actor_offline actor=%s connection=%d grace_secs=%s", key, connection, self.grace_secs
         )
-        actions: list[Action] = [Announce(Offline(key, self.node, grace=True))]
+        actions: list[Action] = [
+            Announce(Offline(key, self.node, grace=True, generation=record.generation))
+        ]
         if self.grace_secs > 0:
             record.offline_since = now
         else:
@@ -188,7 +199,9 @@ class Dispatcher:
         actions: list[Action] = []
         if record.connection is not None:
             self.registry.detach(record.key, record.connection)
-            actions.append(Announce(Offline(record.key, self.node, grace=False)))
+            actions.append(
+                Announce(Offline(record.key, self.node, grace=False, generation=record.generation))
+            )
         actions.extend(self._down(record))
         actions.append(Disconnect(record.key, code, reason))
         return actions
@@ -209,7 +222,11 @@ class Dispatcher:
             return []
         actions: list[Action] = []
         if isinstance(event, Online):
-            replaced = self.registry.attach_remote(event.key, event.node)
+            if event.generation <= record.generation:
+                # An older attach than the one known here (it may be this node's own).
+                log.info("stale_online_ignored actor=%s node=%s", event.key, event.node)
+                return []
+            replaced = self.registry.attach_remote(event.key, event.node, event.generation)
             if replaced is not None:
                 log.info("socket_moved actor=%s node=%s", event.key, event.node)
                 actions.append(
@@ -218,7 +235,7 @@ class Dispatcher:
             if not record.announced:
                 actions.extend(self._up(record))
         elif isinstance(event, Offline):
-            if self.registry.detach_remote(event.key, event.node):
+            if self.registry.detach_remote(event.key, event.node, event.generation):
                 if event.grace and self.grace_secs > 0:
                     record.offline_since = now
                 else:

@@ -45,8 +45,11 @@ class Granted:
 
 @dataclass(frozen=True, slots=True)
 class Online:
+    """The actor's socket is on ``node``; ``generation`` orders its attaches (newest wins)."""
+
     key: str
     node: str
+    generation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class Offline:
     key: str
     node: str
     grace: bool
+    generation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +93,10 @@ def encode_event(event: Event, sender: str) -> bytes:
     match event:
         case Granted(key):
             body = {"t": "granted", "k": key}
-        case Online(key, node):
-            body = {"t": "online", "k": key, "n": node}
-        case Offline(key, node, grace):
-            body = {"t": "offline", "k": key, "n": node, "g": grace}
+        case Online(key, node, generation):
+            body = {"t": "online", "k": key, "n": node, "gen": generation}
+        case Offline(key, node, grace, generation):
+            body = {"t": "offline", "k": key, "n": node, "g": grace, "gen": generation}
         case Backlog(key, value):
             body = {"t": "backlog", "k": key, "v": value}
         case Subscription(key, target, on):
@@ -114,9 +118,9 @@ def decode_event(data: bytes) -> tuple[str, Event]:
         if kind == "granted":
             event = Granted(key)
         elif kind == "online":
-            event = Online(key, str(body["n"]))
+            event = Online(key, str(body["n"]), int(body["gen"]))
         elif kind == "offline":
-            event = Offline(key, str(body["n"]), bool(body["g"]))
+            event = Offline(key, str(body["n"]), bool(body["g"]), int(body["gen"]))
         elif kind == "backlog":
             event = Backlog(key, float(body["v"]))
         elif kind == "sub":
@@ -172,6 +176,7 @@ def record_from_fields(fields: dict[bytes, bytes]) -> ActorRecord:
             credential_expires_at=int(fields[b"expires_at"]),
             token_hashes=tuple(tokens[i : i + 32] for i in range(0, len(tokens), 32)),
             subscriptions={(str(m), str(n), str(v)) for m, n, v in subs},
+            generation=int(fields.get(b"gen", b"0")),
         )
     except (KeyError, ValueError, TypeError, IdentityError) as e:
         raise ValueError(f"stored registration is damaged: {e}") from None

@@ -67,6 +67,9 @@ class ActorRecord:
     token_hashes: tuple[bytes, ...] = ()
     connection: int | None = None
     node: str | None = None
+    # Counts the actor's socket attaches, on any node: a late announcement of an
+    # older attach (or its close) must not undo a newer one (SIG-10).
+    generation: int = 0
     last_seen: float = 0.0
     mailbox_backlog: float = 0.0
     pings: int = 0
@@ -169,6 +172,8 @@ class Registry:
         """Take in a registration another node wrote (SIG-10); presence here is kept."""
         record = self._records.get(incoming.key)
         if record is None:
+            # Presence, and so its generation, arrives with Online events only.
+            incoming.generation = 0
             self._records[incoming.key] = incoming
             for t in incoming.subscriptions:
                 self._subscribers.setdefault(t, set()).add(incoming.key)
@@ -193,10 +198,14 @@ class Registry:
 
     # ---- presence ----
 
-    def attach(self, key: str, connection: int, now: float) -> bool:
-        """Make ``connection`` the actor's socket here; True when the actor just came live."""
+    def attach(self, key: str, connection: int, now: float, generation: int | None = None) -> bool:
+        """Make ``connection`` the actor's socket here; True when the actor just came live.
+
+        ``generation`` is the attach's number from the cluster; alone, it counts here.
+        """
         record = self._records[key]
         came_live = not record.live
+        record.generation = record.generation + 1 if generation is None else generation
         if not record.local:
             self._local += 1
         record.connection = connection
@@ -206,9 +215,10 @@ class Registry:
         self._live_by_type.setdefault(record.type_key, {})[key] = record
         return came_live
 
-    def attach_remote(self, key: str, node: str) -> int | None:
+    def attach_remote(self, key: str, node: str, generation: int) -> int | None:
         """The actor's socket is now on ``node``; returns the local connection it replaces."""
         record = self._records[key]
+        record.generation = generation
         replaced = record.connection
         if replaced is not None:
             self._local -= 1
@@ -226,9 +236,11 @@ class Registry:
         self._set_offline(record)
         return True
 
-    def detach_remote(self, key: str, node: str) -> bool:
+    def detach_remote(self, key: str, node: str, generation: int | None = None) -> bool:
         record = self._records.get(key)
         if record is None or record.node != node:
+            return False
+        if generation is not None and generation < record.generation:
             return False
         self._set_offline(record)
         return True

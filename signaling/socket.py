@@ -121,6 +121,19 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         return web.Response(status=400, text="expected a WebSocket upgrade\n")
 
+    generation: int | None = None
+    if state.cluster is not None:
+        try:
+            generation = await state.cluster.next_generation(record.key)
+        except ClusterUnavailable as e:
+            state.stats.reject("ws_cluster_unavailable")
+            log.warning(
+                "socket_refused reason=cluster_unavailable actor=%s error=%s", record.key, e
+            )
+            return web.Response(status=503, text="registry unavailable, retry\n")
+        if generation == 0:
+            state.stats.reject("ws_not_registered")
+            return web.Response(status=401, text="unauthorized: registration expired\n")
     conn = Connection(ws, record.key, state.stats)
     # Live before the client sees the handshake complete: once its connect returns,
     # every other actor already finds it (route candidates, relay, up events).
@@ -129,7 +142,7 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
         log.info("socket_replaced actor=%s old=%d new=%d", record.key, replaced.id, conn.id)
         replaced.close(CLOSE_NORMAL, "replaced by a newer connection")
     state.stats.connections_total += 1
-    state.hub.apply(state.dispatcher.connected(record.key, conn.id, state.clock()))
+    state.hub.apply(state.dispatcher.connected(record.key, conn.id, state.clock(), generation))
     try:
         await ws.prepare(request)
         conn.start()

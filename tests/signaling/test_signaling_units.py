@@ -269,7 +269,7 @@ def test_sig7_silent_actor_expires_after_three_intervals() -> None:
     # echo never pinged: past 3 intervals it goes offline and watchers hear of it at once.
     actions = dispatcher.sweep(T0 + 31)
     assert Disconnect(echo.key, 1001, "no ping received") in actions
-    assert Announce(Offline(echo.key, "local", grace=False)) in actions
+    assert Announce(Offline(echo.key, "local", grace=False, generation=1)) in actions
     downs = _delivered(actions)
     assert [a.to for a in downs] == [watcher.key]
     event = SignalingEnvelope()
@@ -368,7 +368,7 @@ def test_sig10_remote_online_is_a_candidate_and_relay_is_forwarded() -> None:
     caller = _actor(registry, authority, "acme:client:1.0")
     echo = _actor(registry, authority, "acme:echo:1.0")
     dispatcher.connected(caller.key, 1, T0)
-    dispatcher.apply(Online(echo.key, "node-b"), T0)
+    dispatcher.apply(Online(echo.key, "node-b", 1), T0)
     assert registry.route_candidates(caller.actr_id, echo.actr_id.type, 8) == [echo.actr_id]
     env = SignalingEnvelope(envelope_version=2, envelope_id="r1")
     env.actr_relay.source.CopyFrom(caller.actr_id)
@@ -390,14 +390,20 @@ def test_sig10_actor_moving_to_another_node_closes_its_socket_here() -> None:
     registry, authority, dispatcher, _ = _setup()
     echo = _actor(registry, authority, "acme:echo:1.0")
     dispatcher.connected(echo.key, 7, T0)
-    actions = dispatcher.apply(Online(echo.key, "node-b"), T0)
+    # An announcement of an attach no newer than the one here is stale: ignored.
+    assert dispatcher.apply(Online(echo.key, "node-b", 1), T0) == []
+    assert echo.connection == 7
+    actions = dispatcher.apply(Online(echo.key, "node-b", 2), T0)
     assert Disconnect(echo.key, 1000, "replaced by a connection on another node") in actions
     assert echo.node == "node-b" and echo.connection is None
     # Its old socket closing here changes nothing.
     assert dispatcher.disconnected(echo.key, 7, T0) == []
     assert echo.live
     # A stale offline from a node it left changes nothing either.
-    dispatcher.apply(Offline(echo.key, "node-a", grace=False), T0)
+    dispatcher.apply(Offline(echo.key, "node-a", grace=False, generation=1), T0)
+    assert echo.live
+    # Nor does an older offline from the node it is on.
+    dispatcher.apply(Offline(echo.key, "node-b", grace=False, generation=1), T0)
     assert echo.live
 
 
@@ -407,8 +413,8 @@ def test_sig10_events_and_stored_record_round_trip() -> None:
     record.subscriptions.add(("acme", "x", "1"))
     for event in (
         Granted(record.key),
-        Online(record.key, "n1"),
-        Offline(record.key, "n1", grace=True),
+        Online(record.key, "n1", 3),
+        Offline(record.key, "n1", grace=True, generation=3),
         Backlog(record.key, 2.5),
         Subscription(record.key, ("acme", "x", "1"), on=True),
         Contact(record.key, "2@1/acme:x:1"),
