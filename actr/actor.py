@@ -104,6 +104,9 @@ class Actor:
     async def on_signaling(self, ctx: Context, up: bool) -> None:
         """The signaling socket went up or down (the runtime reconnects by itself)."""
 
+    async def on_backpressure(self, ctx: Context, active: bool) -> None:
+        """The mailbox filled past its backpressure mark (True), or drained below it."""
+
     async def on_peer(self, ctx: Context, peer: ActrId, up: bool) -> None:
         """A peer connection to another actor became ready, or closed."""
 

@@ -31,7 +31,11 @@
     endpoint = ""                # OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces
 
     [mailbox]
-    dedup_window = 600.0
+    dedup_window = 600.0         # answers kept for duplicates of answered requests (ENV-6)
+    max_messages = 100000        # the bound (MBX-5): past it requests are refused
+    max_bytes = 1073741824       #   with RESOURCE_EXHAUSTED
+    backpressure_at = 0.8        # share of the bound where the backpressure hook fires
+    max_attempts = 3             # handed out this often without an answer: dead letter
 
 Unknown keys are an error, so a typo does not silently fall back to a default.
 """
@@ -45,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from actr.framing import DEFAULT_MAX_MESSAGE
+from actr.mailbox import MailboxLimits
 from actr.transport import TransportConfig
 
 
@@ -73,7 +78,7 @@ class NodeConfig:
     pythonpath: list[Path] = field(default_factory=list)
     data_dir: Path | None = None
     max_pending_calls: int = 10_000
-    dedup_window: float = 600.0
+    mailbox: MailboxLimits = field(default_factory=MailboxLimits)
     # On SIGTERM, how long a running handler may take to finish before it is cancelled
     # and its request goes back to the queue.
     stop_grace: float = 10.0
@@ -97,7 +102,7 @@ _SECTIONS: dict[str, set[str]] = {
     },
     "limits": {"max_message_size", "max_pending_calls"},
     "telemetry": {"exporter", "endpoint"},
-    "mailbox": {"dedup_window"},
+    "mailbox": {"dedup_window", "max_messages", "max_bytes", "backpressure_at", "max_attempts"},
 }
 
 
@@ -243,9 +248,26 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         cfg.trace_endpoint = _typed("telemetry", tel, "endpoint", str)
 
     mbx = raw.get("mailbox", {})
+    limits = cfg.mailbox
     if "dedup_window" in mbx:
         w = float(_typed("mailbox", mbx, "dedup_window", (int, float)))
         if w < 0:
             raise ConfigError("[mailbox] dedup_window must be >= 0")
-        cfg.dedup_window = w
+        limits.dedup_window = w
+    if "max_messages" in mbx:
+        limits.max_messages = _typed("mailbox", mbx, "max_messages", int)
+        if limits.max_messages < 1:
+            raise ConfigError("[mailbox] max_messages must be >= 1")
+    if "max_bytes" in mbx:
+        limits.max_bytes = _typed("mailbox", mbx, "max_bytes", int)
+        if limits.max_bytes < 1024:
+            raise ConfigError("[mailbox] max_bytes must be >= 1024")
+    if "backpressure_at" in mbx:
+        limits.backpressure_at = float(_typed("mailbox", mbx, "backpressure_at", (int, float)))
+        if not 0 < limits.backpressure_at <= 1:
+            raise ConfigError("[mailbox] backpressure_at must be in (0, 1]")
+    if "max_attempts" in mbx:
+        limits.max_attempts = _typed("mailbox", mbx, "max_attempts", int)
+        if limits.max_attempts < 1:
+            raise ConfigError("[mailbox] max_attempts must be >= 1")
     return cfg

@@ -85,13 +85,17 @@ class Reassembler:
         if index >= total:
             raise self._reject("index_out_of_range", f"msg {msg_id} {index}/{total}", msg_id)
         payload = frame[HEADER_SIZE:]
+        # A partial past its TTL is gone even if a late fragment of it arrives now.
+        self._expire(now)
         if total == 1:
+            if msg_id in self._partials:
+                # A partial message under this msg_id was announced with another total.
+                raise self._reject("conflicting_total", f"msg {msg_id}", msg_id)
             if len(payload) > self.max_message_size:
                 raise self._reject("message_too_large", f"msg {msg_id}")
             return payload
         partial = self._partials.get(msg_id)
         if partial is None:
-            self._expire(now)
             if len(self._partials) >= self.max_partial:
                 # The oldest partial gives way: a stuck sender cannot block new messages.
                 oldest = min(self._partials, key=lambda k: self._partials[k].started)
@@ -125,7 +129,8 @@ class Reassembler:
         stale = [k for k, p in self._partials.items() if now - p.started > self.partial_ttl]
         for k in stale:
             del self._partials[k]
-        self.rejects["partial_expired"] += len(stale)
+        if stale:
+            self.rejects["partial_expired"] += len(stale)
         return len(stale)
 
     def _reject(self, reason: str, detail: str, drop_id: int | None = None) -> FrameRejected:

@@ -12,7 +12,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from actr.errors import ErrorCode
 from actr.protocol.actr_pb2 import DataStream, Direction, PayloadType, RpcEnvelope
@@ -84,6 +85,8 @@ class Gate:
             # The upb backend does not enforce proto2 `required` on parse.
             if not chunk.IsInitialized():
                 return self._drop("stream_missing_required")
+            if not _text_is_utf8(chunk):
+                return self._drop("stream_decode_error")
             return Chunk(chunk)
         if payload_type == PayloadType.MEDIA_RTP:
             return self._drop("media_rtp_on_data_channel")
@@ -97,6 +100,8 @@ class Gate:
             return self._drop("envelope_decode_error")
         if not env.IsInitialized():
             return self._drop("envelope_missing_required")
+        if not _text_is_utf8(env):
+            return self._drop("envelope_decode_error")
         direction = env.direction
         priority = HIGH if payload_type == PayloadType.RPC_SIGNAL else NORMAL
         if direction == Direction.DIRECTION_RESPONSE:
@@ -119,3 +124,21 @@ class Gate:
         self.drops[reason] += 1
         log.warning("gate_drop reason=%s", reason)
         return Drop(reason)
+
+
+def _text_is_utf8(msg: Message) -> bool:
+    """False if a string field holds invalid UTF-8.
+
+    upb parses such a proto2 field and hands it back as ``bytes``, which breaks
+    every later use as ``str`` (building the answer raises); actr's decoder
+    rejects it, so it is a decode error here too.
+    """
+    for fd, value in msg.ListFields():
+        values = value if fd.is_repeated else (value,)
+        if fd.type == FieldDescriptor.TYPE_STRING:
+            if not all(isinstance(v, str) for v in values):
+                return False
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+            if not all(_text_is_utf8(v) for v in values):
+                return False
+    return True

@@ -28,6 +28,9 @@ _ID_RE = re.compile(r"(0|[1-9a-f][0-9a-f]*)@(0|[1-9][0-9]*)/(.*)", re.DOTALL)
 _U32_MAX = 2**32 - 1
 _U64_MAX = 2**64 - 1
 _MAX_TEXT = 512
+# A type's text leaves room for the longest id prefix, so that every id whose
+# type has a text form also has one that parses back (ID-1).
+_MAX_TYPE_TEXT = _MAX_TEXT - len(f"{_U64_MAX:x}@{_U32_MAX}/")
 
 
 class IdentityError(ValueError):
@@ -35,8 +38,8 @@ class IdentityError(ValueError):
 
 
 def parse_type(text: str) -> ActrType:
-    if len(text) > _MAX_TEXT:
-        raise IdentityError(f"actor type text longer than {_MAX_TEXT} characters")
+    if len(text) > _MAX_TYPE_TEXT:
+        raise IdentityError(f"actor type text longer than {_MAX_TYPE_TEXT} characters")
     m = _TYPE_RE.fullmatch(text)
     if m is None:
         raise IdentityError(
@@ -48,9 +51,13 @@ def parse_type(text: str) -> ActrType:
 
 def type_text(t: ActrType) -> str:
     for part in (t.manufacturer, t.name, t.version):
-        if not re.fullmatch(_PART, part):
+        # upb hands back a proto2 string field of invalid UTF-8 as bytes.
+        if not isinstance(part, str) or not re.fullmatch(_PART, part):
             raise IdentityError(f"actor type has an invalid part {part!r}")
-    return f"{t.manufacturer}:{t.name}:{t.version}"
+    text = f"{t.manufacturer}:{t.name}:{t.version}"
+    if len(text) > _MAX_TYPE_TEXT:
+        raise IdentityError(f"actor type text longer than {_MAX_TYPE_TEXT} characters")
+    return text
 
 
 def parse_id(text: str) -> ActrId:

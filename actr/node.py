@@ -30,6 +30,7 @@ from actr.errors import (
     Internal,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     TimedOut,
     Unavailable,
 )
@@ -126,8 +127,12 @@ class Node:
             if self.config.data_dir is None:
                 raise InvalidArgument("an actor needs a data_dir for its mailbox")
             self.mailbox = await Mailbox.open(
-                self.config.data_dir / "mailbox.db", dedup_window=self.config.dedup_window
+                self.config.data_dir / "mailbox.db", limits=self.config.mailbox
             )
+            box = self.mailbox
+            # Route candidates favour actors with the smaller backlog (SIG-7).
+            self.signaling.mailbox_backlog = lambda: float(box.count)
+            box.on_backpressure = self._on_backpressure
         try:
             await self.signaling.start()
             if self.actor is not None:
@@ -387,13 +392,21 @@ class Node:
                 await self._answer(peer.key, action.payload_type, reply.SerializeToString())
             return
         assert self.mailbox is not None
-        result = await self.mailbox.enqueue(
-            caller=peer.key,
-            request_id=env.request_id,
-            priority=action.priority,
-            payload_type=action.payload_type,
-            envelope=action.raw,
-        )
+        try:
+            result = await self.mailbox.enqueue(
+                caller=peer.key,
+                request_id=env.request_id,
+                priority=action.priority,
+                payload_type=action.payload_type,
+                envelope=action.raw,
+            )
+        except ResourceExhausted as e:
+            # MBX-5: refused, never silently dropped; the caller sees why.
+            self.counters["refused_mailbox_full"] += 1
+            if is_request:
+                reply = _error_envelope(env, ErrorCode.RESOURCE_EXHAUSTED, e.message)
+                await self._answer(peer.key, action.payload_type, reply.SerializeToString())
+            return
         if result.outcome is Outcome.DUPLICATE_ANSWERED:
             self.counters["duplicate_answered"] += 1
             if is_request and result.answer is not None:
@@ -462,6 +475,11 @@ class Node:
 
         self._spawn(guarded())
 
+    def _on_backpressure(self, active: bool) -> None:
+        self.counters["backpressure_on" if active else "backpressure_off"] += 1
+        if self.actor is not None:
+            self._hook(self.actor.on_backpressure(Context(self), active))
+
     def _on_signaling_change(self, up: bool) -> None:
         if self.actor is not None and not self._stopping:
             self._hook(self.actor.on_signaling(Context(self), up))
@@ -497,8 +515,9 @@ class Node:
             while not self._stopping:
                 await slots.acquire()
                 if not buffer:
-                    await box.wait_for_work()
-                if not buffer or (box._work.is_set() and len(buffer) < PREFETCH_LIMIT):
+                    # Wakes now and then for rows queued by another process (dlq replay).
+                    await box.wait_for_work(timeout=5.0)
+                if not buffer or (box.has_work() and len(buffer) < PREFETCH_LIMIT):
                     for rec in await box.dequeue(DEQUEUE_BATCH):
                         heapq.heappush(buffer, (rec.priority, rec.seq, rec))
                 if not buffer or self._stopping:
@@ -531,7 +550,13 @@ class Node:
     async def _process(self, record: MailboxRecord) -> None:
         assert self.mailbox is not None and self.actor is not None
         env = RpcEnvelope()
-        env.ParseFromString(record.envelope)
+        try:
+            env.ParseFromString(record.envelope)
+        except DecodeError:
+            # MBX-4: a stored envelope that does not decode never will: dead letter at once.
+            await self.mailbox.dead_letter(record, "stored envelope does not decode")
+            self.counters["dead_lettered"] += 1
+            return
         is_request = env.direction == Direction.DIRECTION_REQUEST
         # ENV-7: both spans are children of the caller's span from the envelope.
         with telemetry.remote_parent(env):
