@@ -24,6 +24,8 @@ from actr.protocol.signaling_pb2 import (
 from signaling.config import (
     Config,
     ConfigError,
+    Limits,
+    Turn,
     check_exposure,
     load_config,
     parse_config,
@@ -97,6 +99,12 @@ def test_config_full_file(tmp_path: Path) -> None:
         ("credential_lifetime_secs = 0", "at least 1"),
         ("heartbeat_interval_secs = -1", "at least 1"),
         ("port = [", "not valid TOML"),
+        ('redis_url = "http://x"', "redis_url must start with redis://"),
+        ("reconnect_grace_secs = -1", "reconnect_grace_secs must be between"),
+        ("[limits]\nmessages_per_sec = -1", "must not be negative"),
+        ("[limits]\nburst = 1", "unknown key(s) in [limits]: burst"),
+        ('[turn]\nurls = ["stun:x"]\nsecret = "s"', "turn: or turns: urls"),
+        ('[turn]\nurls = ["turn:x"]', "secret (coturn's static-auth-secret) is required"),
     ],
 )
 def test_config_errors_are_clear(tmp_path: Path, text: str, fragment: str) -> None:
@@ -105,6 +113,22 @@ def test_config_errors_are_clear(tmp_path: Path, text: str, fragment: str) -> No
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert fragment in str(info.value)
+
+
+def test_config_grace_redis_limits_turn(tmp_path: Path) -> None:
+    path = tmp_path / "signaling.toml"
+    path.write_text(
+        'reconnect_grace_secs = 2.5\nredis_url = "redis://127.0.0.1:6379/0"\n'
+        'redis_prefix = "prod"\n[realms]\n1 = "a"\n'
+        "[limits]\nmessages_per_sec = 0\nconnects_per_ip_per_sec = 5\nconnect_burst = 9\n"
+        '[turn]\nurls = ["turn:127.0.0.1:3478"]\nsecret = "s"\nttl_secs = 600\n'
+    )
+    config = load_config(path)
+    assert config.reconnect_grace_secs == 2.5
+    assert (config.redis_url, config.redis_prefix) == ("redis://127.0.0.1:6379/0", "prod")
+    assert config.limits == Limits(messages_per_sec=0, connects_per_ip_per_sec=5, connect_burst=9)
+    assert config.turn == Turn(urls=("turn:127.0.0.1:3478",), secret="s", ttl_secs=600)
+    assert load_config(None).redis_url is None and load_config(None).turn is None
 
 
 def test_config_missing_file() -> None:
