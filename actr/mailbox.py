@@ -288,6 +288,12 @@ class Mailbox:
         """Deletes the row and records its answer in one transaction (MBX-2, MBX-3)."""
         await self._submit("ack", record, answer, time.time() if now is None else now)
 
+    def ack_nowait(
+        self, record: MailboxRecord, answer: bytes | None, now: float | None = None
+    ) -> asyncio.Future[None]:
+        """``ack`` without waiting: the future resolves once the ack is committed."""
+        return self._submit("ack", record, answer, time.time() if now is None else now)
+
     async def requeue(self, record: MailboxRecord) -> None:
         """Puts an in-flight row back (the runtime stops before answering it)."""
         await self._submit("requeue", record)

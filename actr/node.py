@@ -577,12 +577,17 @@ class Node:
                 reply = await self._run_handler(record, env)
                 if reply.HasField("error"):
                     span.set_attribute("actr.error_code", reply.error.code)
-        if is_request:
-            data = reply.SerializeToString()
+        data = reply.SerializeToString() if is_request else None
+        if data is not None:
             await self._answer(record.caller, record.payload_type, data)
-            await self.mailbox.ack(record, data)
-        else:
-            await self.mailbox.ack(record, None)
+        # The ack commits with the next batch while the next handler starts; a crash
+        # before that commit redelivers the request, as a crash during the handler would.
+        self.mailbox.ack_nowait(record, data).add_done_callback(self._ack_done)
+
+    def _ack_done(self, fut: asyncio.Future[None]) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            self.counters["ack_failed"] += 1
+            log.error("ack_failed error=%r", fut.exception())
 
     async def _run_handler(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
         assert self.actor is not None
