@@ -64,6 +64,17 @@ def base(server: RunningServer) -> str:
     return server.url
 
 
+def _end(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A real redis-server of its own on a free port, no persistence."""
@@ -86,12 +97,7 @@ def redis_url() -> Iterator[str]:
             raise RuntimeError("redis-server exited: " + "".join(seen[-5:]))
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _end(proc)
 
 
 TURN_SECRET = "turn-test-secret"
@@ -139,9 +145,4 @@ def turn_port(tmp_path: Path) -> Iterator[int]:
         threading.Thread(target=proc.stdout.read, daemon=True).start()
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _end(proc)
