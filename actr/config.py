@@ -42,6 +42,7 @@ Unknown keys are an error, so a typo does not silently fall back to a default.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -112,6 +113,8 @@ def _typed(section: str, table: dict[str, Any], key: str, kind: type | tuple[typ
         raise ConfigError(f"[{section}] {key}: expected {kind}, got a boolean")
     if not isinstance(value, kind):
         raise ConfigError(f"[{section}] {key}: expected {kind}, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"[{section}] {key}: must be a finite number, got {value}")
     return value
 
 
@@ -198,6 +201,14 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
                 raise ConfigError("[webrtc] ice_servers: each entry needs urls")
             if set(s) - {"urls", "username", "credential"}:
                 raise ConfigError("[webrtc] ice_servers: keys are urls, username, credential")
+            urls = s["urls"]
+            if not (
+                isinstance(urls, str)
+                or (isinstance(urls, list) and urls and all(isinstance(u, str) for u in urls))
+            ):
+                raise ConfigError("[webrtc] ice_servers: urls must be a string or list of strings")
+            if not all(isinstance(s.get(k, ""), str) for k in ("username", "credential")):
+                raise ConfigError("[webrtc] ice_servers: username and credential are strings")
         cfg.transport.ice_servers = servers
     if "connect_timeout" in rtc:
         t = float(_typed("webrtc", rtc, "connect_timeout", (int, float)))

@@ -135,10 +135,8 @@ def _text_is_utf8(msg: Message) -> bool:
     """
     for fd, value in msg.ListFields():
         values = value if fd.is_repeated else (value,)
-        if fd.type == FieldDescriptor.TYPE_STRING:
-            if not all(isinstance(v, str) for v in values):
-                return False
-        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if not all(_text_is_utf8(v) for v in values):
-                return False
+        if fd.type == FieldDescriptor.TYPE_STRING and not all(isinstance(v, str) for v in values):
+            return False
+        if fd.type == FieldDescriptor.TYPE_MESSAGE and not all(_text_is_utf8(v) for v in values):
+            return False
     return True

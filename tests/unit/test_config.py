@@ -209,29 +209,13 @@ def test_out_of_range_values_are_refused(tmp_path: Path, text: str, expected: st
     assert expected in refused(tmp_path, text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py bug: `connect_timeout = nan` passes the `t <= 0` check (NaN compares "
-    "false), so the transport gets a NaN timeout; config.py is not ours to edit",
-)
 def test_connect_timeout_nan_is_refused(tmp_path: Path) -> None:
     assert "connect_timeout" in refused(tmp_path, "[webrtc]\nconnect_timeout = nan\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py bug: `dedup_window = nan` passes the `w < 0` check; with a NaN window "
-    "`now - answered_at <= window` is never true, so ENV-6 dedup of answered requests is "
-    "silently off; config.py is not ours to edit",
-)
 def test_dedup_window_nan_is_refused(tmp_path: Path) -> None:
     assert "dedup_window" in refused(tmp_path, "[mailbox]\ndedup_window = nan\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py bug: ice_servers entries are checked for their keys, not the types of "
-    "their values, so `urls = 5` loads and fails later inside aiortc; config.py is not ours",
-)
 def test_ice_server_urls_of_the_wrong_type_are_refused(tmp_path: Path) -> None:
     assert "ice_servers" in refused(tmp_path, "[webrtc]\nice_servers = [{urls = 5}]\n")
