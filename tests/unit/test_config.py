@@ -192,7 +192,7 @@ def test_wrong_types_are_refused_with_the_key(tmp_path: Path, text: str, expecte
         ("[signaling]\nrealm = -1\n", "[signaling] realm: out of range"),
         ("[signaling]\nrealm = 4294967296\n", "[signaling] realm: out of range"),
         ("[actor]\nstop_grace = -1\n", "[actor] stop_grace must be between"),
-        ("[actor]\nstop_grace = nan\n", "[actor] stop_grace must be between"),
+        ("[actor]\nstop_grace = nan\n", "[actor] stop_grace: must be a finite number"),
         ("[actor]\nmax_concurrent_handlers = 0\n", "[actor] max_concurrent_handlers must be"),
         ("[webrtc]\nconnect_timeout = 0\n", "[webrtc] connect_timeout must be > 0"),
         ('[webrtc]\nturn_urls = ["stun:x"]\n', "[webrtc] turn_urls: expected turn:"),
