@@ -121,11 +121,17 @@ class Context:
         caller: ActrId | None = None,
         request_id: str = "",
         metadata: dict[str, str] | None = None,
+        attempt: int = 1,
     ) -> None:
         self._node = node
         self.caller = caller
         self.request_id = request_id
         self.metadata = metadata or {}
+        # How often the mailbox handed this request out: above 1 the process died
+        # (or stopped) while an earlier run was under way, so that run's effects
+        # may already be there. A handler with effects outside the mailbox's
+        # database checks them by request_id when attempt > 1.
+        self.attempt = attempt
 
     @property
     def self_id(self) -> ActrId:

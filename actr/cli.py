@@ -11,11 +11,14 @@ import asyncio
 import base64
 import binascii
 import importlib
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Coroutine
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,9 @@ from actr.actor import Actor
 from actr.client import connect
 from actr.errors import ActrError
 from actr.identity import id_text, type_text
+from actr.mailbox import Mailbox
 from actr.node import Node, StartAborted
+from actr.protocol.actr_pb2 import RpcEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +192,98 @@ async def _discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mailbox_path(target: str) -> Path:
+    """A data dir, a mailbox.db file, or an actr.toml naming the data dir."""
+    path = Path(target)
+    if path.suffix == ".toml":
+        cfg = config_mod.load(path)
+        if cfg.data_dir is None:
+            raise UsageError(f"{path} names no [actor] data_dir")
+        path = cfg.data_dir
+    if path.is_dir():
+        path = path / "mailbox.db"
+    if not path.is_file():
+        raise UsageError(f"no mailbox at {path}")
+    return path
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _route_of(envelope: bytes) -> str:
+    env = RpcEnvelope()
+    try:
+        env.ParseFromString(envelope)
+    except DecodeError:
+        return "<undecodable>"
+    return env.route_key
+
+
+async def _mailbox_cmd(args: argparse.Namespace) -> int:
+    # recover=False: the daemon may be running; only it moves rows in flight.
+    box = await Mailbox.open(_mailbox_path(args.target), recover=False)
+    try:
+        if args.command == "mailbox":
+            st = await box.stats()
+            if args.json:
+                print(json.dumps(asdict(st)))
+            else:
+                age = "-" if st.oldest_age is None else f"{st.oldest_age:.1f}s"
+                print(
+                    f"queued      {st.queued} (HIGH {st.queued_by_priority.get(0, 0)},"
+                    f" NORMAL {st.queued_by_priority.get(1, 0)})"
+                )
+                print(f"in flight   {st.in_flight}")
+                print(f"oldest      {age}")
+                print(f"dead        {st.dead_letters}")
+                print(f"answers     {st.answers_kept} kept for duplicates")
+            return 0
+        if args.action == "list":
+            for d in await box.dead_letters(args.limit):
+                r = d.record
+                print(
+                    f"{r.seq}\t{_when(d.failed_at)}\t{r.caller}\t{r.request_id}\t"
+                    f"{_route_of(r.envelope)}\tattempts={r.attempts}\t{d.reason}"
+                )
+            return 0
+        if args.action == "show":
+            found = [d for d in await box.dead_letters(1_000_000) if d.record.seq in args.seq]
+            if not found:
+                raise UsageError("no such dead letter")
+            for d in found:
+                r = d.record
+                print(
+                    json.dumps(
+                        {
+                            "seq": r.seq,
+                            "caller": r.caller,
+                            "request_id": r.request_id,
+                            "route_key": _route_of(r.envelope),
+                            "priority": r.priority,
+                            "payload_type": r.payload_type,
+                            "attempts": r.attempts,
+                            "accepted_at": _when(r.accepted_at),
+                            "failed_at": _when(d.failed_at),
+                            "reason": d.reason,
+                            "envelope_b64": base64.b64encode(r.envelope).decode(),
+                        },
+                        indent=2,
+                    )
+                )
+            return 0
+        if not args.seq and not args.all:
+            raise UsageError(f"dlq {args.action} needs sequence numbers or --all")
+        seqs = None if args.all else args.seq
+        if args.action == "replay":
+            print(f"replayed {await box.replay(seqs)}")
+        else:
+            print(f"purged {await box.purge(seqs)}")
+        return 0
+    finally:
+        await box.close()
+
+
 def _add_connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="take signaling settings from this actr.toml")
     p.add_argument("--signaling", help="signaling server URL")
@@ -224,6 +321,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_connection_args(call)
     call.add_argument("--timeout", type=float, default=10.0)
 
+    mbx = sub.add_parser("mailbox", help="inspect a daemon's mailbox (running or stopped)")
+    mbx.add_argument("what", choices=["stats"])
+    mbx.add_argument("target", help="data dir, mailbox.db or actr.toml")
+    mbx.add_argument("--json", action="store_true")
+
+    dlq = sub.add_parser("dlq", help="dead letters: list, show, replay, purge")
+    dlq.add_argument("action", choices=["list", "show", "replay", "purge"])
+    dlq.add_argument("target", help="data dir, mailbox.db or actr.toml")
+    dlq.add_argument("seq", nargs="*", type=int, help="sequence numbers")
+    dlq.add_argument("--all", action="store_true", help="replay or purge every dead letter")
+    dlq.add_argument("--limit", type=int, default=100)
+
     discover = sub.add_parser("discover", help="list the live actor types")
     discover.add_argument("--manufacturer", help="only this manufacturer's types")
     discover.add_argument("--limit", type=int, default=0)
@@ -247,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_loop(_run(args))
         if args.command == "discover":
             return _run_loop(_discover(args))
+        if args.command in ("mailbox", "dlq"):
+            return asyncio.run(_mailbox_cmd(args))
         return _run_loop(_call(args))
     except (config_mod.ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)

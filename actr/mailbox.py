@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 
@@ -83,13 +84,17 @@ class Outcome(Enum):
     DUPLICATE_ANSWERED = "duplicate_answered"  # answer the stored result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnqueueResult:
     outcome: Outcome
     answer: bytes | None = None
 
 
-@dataclass(frozen=True)
+_QUEUED = EnqueueResult(Outcome.QUEUED)
+_DUPLICATE_PENDING = EnqueueResult(Outcome.DUPLICATE_PENDING)
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxRecord:
     seq: int
     priority: int
@@ -129,11 +134,10 @@ class MailboxLimits:
     dedup_window: float = 600.0
 
 
-@dataclass
-class _Op:
+class _Op(NamedTuple):
     kind: str
     args: tuple[Any, ...]
-    future: asyncio.Future[Any] = field(repr=False)
+    future: asyncio.Future[Any]
 
 
 class Mailbox:
@@ -142,6 +146,9 @@ class Mailbox:
         self.path = path
         self.limits = limits
         self.count = 0  # rows in messages (queued + in flight)
+        # (caller, request_id) of every row in messages, bounded like the table:
+        # the duplicate check for queued and running requests needs no query.
+        self._keys: set[tuple[str, str]] = set()
         self.bytes = 0
         self.on_backpressure: Callable[[bool], None] | None = None
         self.backpressure = False
@@ -191,6 +198,7 @@ class Mailbox:
         )
         count, size, queued = next(iter(rows))
         box.count, box.bytes = int(count), int(size)
+        box._keys = await db._execute(_all_keys, db._conn)  # type: ignore[no-untyped-call]
         if queued:
             box._work.set()
         box._writer = asyncio.create_task(box._write_loop())
@@ -294,9 +302,10 @@ class Mailbox:
         """``ack`` without waiting: the future resolves once the ack is committed."""
         return self._submit("ack", record, answer, time.time() if now is None else now)
 
-    async def requeue(self, record: MailboxRecord) -> None:
-        """Puts an in-flight row back (the runtime stops before answering it)."""
-        await self._submit("requeue", record)
+    async def requeue(self, record: MailboxRecord, *, started: bool = True) -> None:
+        """Puts an in-flight row back (the runtime stops before answering it). A row
+        whose handler never ran gives its attempt back: it failed nothing."""
+        await self._submit("requeue", record, started)
 
     async def dead_letter(self, record: MailboxRecord, reason: str) -> None:
         """Moves a row that cannot be handled to the dead letters (MBX-4)."""
@@ -325,18 +334,15 @@ class Mailbox:
                 self._wake.set()
 
     async def _run_batch(self, ops: list[_Op]) -> None:
-        results: list[Any] = [None] * len(ops)
-        db = self._db
-        count, size = self.count, self.bytes
+        jobs = [(op.kind, op.args) for op in ops]
         try:
             async with self._txn:
-                await db.execute("BEGIN IMMEDIATE")
-                try:
-                    count, size = await self._apply(ops, results, count, size)
-                    await db.execute("COMMIT")
-                except BaseException:
-                    await db.execute("ROLLBACK")
-                    raise
+                # The whole batch is one call on aiosqlite's connection thread (its own
+                # mechanism, as behind its execute()): one thread hop per batch, not
+                # one per statement, which is what made per-message costs dominate.
+                results, count, size, work = await self._db._execute(  # type: ignore[no-untyped-call]
+                    self._apply_batch, self._db._conn, jobs, self.count, self.bytes
+                )
         except Exception as e:
             log.exception("mailbox_batch_failed ops=%d", len(ops))
             for op in ops:
@@ -344,6 +350,10 @@ class Mailbox:
                     op.future.set_exception(e)
             return
         self.count, self.bytes = count, size
+        if work is True:
+            self._work.set()
+        elif work is False:
+            self._work.clear()
         self._check_backpressure()
         for op, result in zip(ops, results, strict=True):
             if op.future.done():
@@ -353,84 +363,101 @@ class Mailbox:
             else:
                 op.future.set_result(result)
 
-    async def _apply(
-        self, ops: list[_Op], results: list[Any], count: int, size: int
-    ) -> tuple[int, int]:
-        """Runs the batch's operations, in order of kind, inside one transaction."""
-        db = self._db
+    def _apply_batch(
+        self, db: sqlite3.Connection, jobs: list[tuple[str, tuple[Any, ...]]], count: int, size: int
+    ) -> tuple[list[Any], int, int, bool | None]:
+        """Runs on the connection thread: the batch's operations in one transaction.
+
+        Returns the results, the new row count and size, and whether work is now
+        queued (True), none is left (False) or unknown (None).
+        """
+        results: list[Any] = [None] * len(jobs)
         by_kind: dict[str, list[int]] = {}
-        for i, op in enumerate(ops):
-            by_kind.setdefault(op.kind, []).append(i)
+        for i, (kind, _) in enumerate(jobs):
+            by_kind.setdefault(kind, []).append(i)
+        work: bool | None = None
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for kind in ("ack", "dead_letter"):
+                done = [jobs[i][1] for i in by_kind.get(kind, [])]
+                if not done:
+                    continue
+                if kind == "ack":
+                    db.executemany(
+                        "INSERT OR REPLACE INTO answers (caller, request_id, answer, answered_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        [(a[0].caller, a[0].request_id, a[1], a[2]) for a in done],
+                    )
+                else:
+                    db.executemany(
+                        f"INSERT OR REPLACE INTO dead_letters ({_COLUMNS}, reason, failed_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(*_row(a[0]), a[1], a[2]) for a in done],
+                    )
+                db.executemany("DELETE FROM messages WHERE seq = ?", [(a[0].seq,) for a in done])
+                self._keys.difference_update((a[0].caller, a[0].request_id) for a in done)
+                count -= len(done)
+                size -= sum(len(a[0].envelope) for a in done)
 
-        acks = [ops[i] for i in by_kind.get("ack", [])]
-        if acks:
-            await db.executemany(
-                "DELETE FROM messages WHERE seq = ?", [(op.args[0].seq,) for op in acks]
-            )
-            await db.executemany(
-                "INSERT OR REPLACE INTO answers (caller, request_id, answer, answered_at)"
-                " VALUES (?, ?, ?, ?)",
-                [(op.args[0].caller, op.args[0].request_id, op.args[1], op.args[2]) for op in acks],
-            )
-            count -= len(acks)
-            size -= sum(len(op.args[0].envelope) for op in acks)
+            requeues = [jobs[i][1] for i in by_kind.get("requeue", [])]
+            if requeues:
+                db.executemany(
+                    "UPDATE messages SET state = ?, attempts = attempts - ? WHERE seq = ?",
+                    [(QUEUED, 0 if a[1] else 1, a[0].seq) for a in requeues],
+                )
+                work = True
 
-        dead = [ops[i] for i in by_kind.get("dead_letter", [])]
-        if dead:
-            await db.executemany(
-                f"INSERT OR REPLACE INTO dead_letters ({_COLUMNS}, reason, failed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*_row(op.args[0]), op.args[1], op.args[2]) for op in dead],
-            )
-            await db.executemany(
-                "DELETE FROM messages WHERE seq = ?", [(op.args[0].seq,) for op in dead]
-            )
-            count -= len(dead)
-            size -= sum(len(op.args[0].envelope) for op in dead)
+            enq = by_kind.get("enqueue", [])
+            if enq:
+                count, size, added = self._apply_enqueues(db, jobs, enq, results, count, size)
+                if added:
+                    work = True
 
-        requeues = [ops[i] for i in by_kind.get("requeue", [])]
-        if requeues:
-            await db.executemany(
-                "UPDATE messages SET state = ? WHERE seq = ?",
-                [(QUEUED, op.args[0].seq) for op in requeues],
-            )
-            self._work.set()
+            for i in by_kind.get("prune", []):
+                cur = db.execute(
+                    "DELETE FROM answers WHERE answered_at < ?",
+                    (jobs[i][1][0] - self.dedup_window,),
+                )
+                results[i] = cur.rowcount
 
-        enq = by_kind.get("enqueue", [])
-        if enq:
-            count, size = await self._apply_enqueues(ops, enq, results, count, size)
+            for i in by_kind.get("dequeue", []):
+                limit = jobs[i][1][0]
+                rows = db.execute(
+                    "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
+                    " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
+                    f" RETURNING {_COLUMNS}",
+                    (IN_FLIGHT, QUEUED, limit),
+                ).fetchall()
+                records = sorted((MailboxRecord(*r) for r in rows), key=_order)
+                results[i] = records
+                if len(records) < limit and work is None:
+                    work = False
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            self._keys = _all_keys(db)  # the batch's key changes are void too
+            raise
+        return results, count, size, work
 
-        for i in by_kind.get("prune", []):
-            cur = await db.execute(
-                "DELETE FROM answers WHERE answered_at < ?", (ops[i].args[0] - self.dedup_window,)
-            )
-            results[i] = cur.rowcount
-
-        for i in by_kind.get("dequeue", []):
-            results[i] = await self._claim(ops[i].args[0])
-        return count, size
-
-    async def _apply_enqueues(
-        self, ops: list[_Op], indexes: list[int], results: list[Any], count: int, size: int
-    ) -> tuple[int, int]:
-        db = self._db
-        keys = [(ops[i].args[0], ops[i].args[1]) for i in indexes]
-        answered = await _lookup(
-            db, "SELECT caller, request_id, answer, answered_at FROM answers", keys
-        )
-        pending = await _lookup(db, "SELECT caller, request_id, 0, 0 FROM messages", keys)
-        rows = []
-        seen: set[tuple[str, str]] = set()
-        for i, key in zip(indexes, keys, strict=True):
-            caller, request_id, priority, payload_type, envelope, now = ops[i].args
-            hit = answered.get(key)
-            if hit is not None and now - hit[1] <= self.dedup_window:
-                results[i] = EnqueueResult(Outcome.DUPLICATE_ANSWERED, answer=hit[0])
+    def _apply_enqueues(
+        self,
+        db: sqlite3.Connection,
+        jobs: list[tuple[str, tuple[Any, ...]]],
+        indexes: list[int],
+        results: list[Any],
+        count: int,
+        size: int,
+    ) -> tuple[int, int, int]:
+        pending = self._keys
+        limits = self.limits
+        rows: list[tuple[Any, ...]] = []
+        taken: list[int] = []
+        for i in indexes:
+            caller, request_id, priority, payload_type, envelope, now = jobs[i][1]
+            key = (caller, request_id)
+            if key in pending:
+                results[i] = _DUPLICATE_PENDING
                 continue
-            if key in pending or key in seen:
-                results[i] = EnqueueResult(Outcome.DUPLICATE_PENDING)
-                continue
-            limits = self.limits
             if count + 1 > limits.max_messages or size + len(envelope) > limits.max_bytes:
                 self.counters["refused_full"] += 1
                 results[i] = ResourceExhausted(
@@ -438,33 +465,49 @@ class Mailbox:
                     f" bound {limits.max_messages} messages, {limits.max_bytes} bytes)"
                 )
                 continue
-            seen.add(key)
-            if hit is not None:  # an expired answer record: the request runs again
-                await db.execute("DELETE FROM answers WHERE caller = ? AND request_id = ?", key)
-            rows.append((priority, caller, request_id, payload_type, envelope, now))
+            pending.add(key)
             count += 1
             size += len(envelope)
-            results[i] = EnqueueResult(Outcome.QUEUED)
-        if rows:
-            await db.executemany(
-                "INSERT INTO messages (priority, caller, request_id, payload_type, envelope,"
-                " accepted_at) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
+            results[i] = _QUEUED
+            taken.append(i)
+            rows.append(
+                (
+                    priority,
+                    caller,
+                    request_id,
+                    payload_type,
+                    envelope,
+                    now,
+                    caller,
+                    request_id,
+                    now - self.dedup_window,
+                )
             )
-            self._work.set()
-        return count, size
-
-    async def _claim(self, limit: int) -> list[MailboxRecord]:
-        rows = await self._db.execute_fetchall(
-            "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
-            " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
-            f" RETURNING {_COLUMNS}",
-            (IN_FLIGHT, QUEUED, limit),
+        if not rows:
+            return count, size, 0
+        # A request answered within the window is not inserted (ENV-6); the common
+        # case, no such duplicate, costs no lookup.
+        before = db.total_changes
+        db.executemany(
+            "INSERT INTO messages (priority, caller, request_id, payload_type, envelope,"
+            " accepted_at) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM answers"
+            " WHERE caller = ? AND request_id = ? AND answered_at >= ?)",
+            rows,
         )
-        records = sorted((MailboxRecord(*r) for r in rows), key=lambda r: (r.priority, r.seq))
-        if len(records) < limit:
-            self._work.clear()
-        return records
+        inserted = db.total_changes - before
+        if inserted < len(rows):
+            keys = [(jobs[i][1][0], jobs[i][1][1]) for i in taken]
+            answered = _lookup(
+                db, "SELECT caller, request_id, answer, answered_at FROM answers", keys
+            )
+            for i, key in zip(taken, keys, strict=True):
+                hit = answered.get(key)
+                if hit is not None and hit[1] >= jobs[i][1][5] - self.dedup_window:
+                    results[i] = EnqueueResult(Outcome.DUPLICATE_ANSWERED, answer=hit[0])
+                    pending.discard(key)
+                    count -= 1
+                    size -= len(jobs[i][1][4])
+        return count, size, inserted
 
     def _check_backpressure(self) -> None:
         limits = self.limits
@@ -537,6 +580,7 @@ class Mailbox:
             rows = await self._db.execute_fetchall(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM messages"
             )
+            self._keys = await self._db._execute(_all_keys, self._db._conn)  # type: ignore[no-untyped-call]
             await self._db.execute("COMMIT")
         except BaseException:
             await self._db.execute("ROLLBACK")
@@ -576,20 +620,31 @@ def _seq_filter(seqs: Iterable[int] | None) -> tuple[str, tuple[int, ...]]:
     return f" WHERE seq IN ({','.join('?' * len(chosen))})", chosen
 
 
-async def _lookup(
-    db: aiosqlite.Connection, select: str, keys: list[tuple[str, str]]
+def _all_keys(db: sqlite3.Connection) -> set[tuple[str, str]]:
+    return {(c, r) for c, r in db.execute("SELECT caller, request_id FROM messages")}
+
+
+def _order(r: MailboxRecord) -> tuple[int, int]:
+    return (r.priority, r.seq)
+
+
+def _lookup(
+    db: sqlite3.Connection, select: str, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[Any, Any]]:
-    """Rows of ``select`` whose (caller, request_id) is among ``keys``: one query per
-    chunk, on the (caller, request_id) index."""
+    """Rows of ``select`` whose (caller, request_id) is among ``keys``. One query per
+    caller and chunk, "caller = ? AND request_id IN (...)", which the planner serves
+    from the (caller, request_id) index (a row-value IN over VALUES scanned the table)."""
+    by_caller: dict[str, list[str]] = {}
+    for caller, request_id in dict.fromkeys(keys):
+        by_caller.setdefault(caller, []).append(request_id)
     found: dict[tuple[str, str], tuple[Any, Any]] = {}
-    unique = list(dict.fromkeys(keys))
-    for start in range(0, len(unique), _IN_CHUNK):
-        chunk = unique[start : start + _IN_CHUNK]
-        values = ",".join("(?, ?)" for _ in chunk)
-        flat = [part for key in chunk for part in key]
-        rows = await db.execute_fetchall(
-            f"{select} WHERE (caller, request_id) IN (VALUES {values})", flat
-        )
-        for caller, request_id, a, b in rows:
-            found[(caller, request_id)] = (a, b)
+    for caller, ids in by_caller.items():
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            rows = db.execute(
+                f"{select} WHERE caller = ? AND request_id IN ({','.join('?' * len(chunk))})",
+                [caller, *chunk],
+            )
+            for row_caller, request_id, a, b in rows:
+                found[(row_caller, request_id)] = (a, b)
     return found

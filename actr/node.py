@@ -530,7 +530,7 @@ class Node:
         finally:
             # Taken from the queue but not started: back it goes.
             for _, _, rec in buffer:
-                await asyncio.shield(box.requeue(rec))
+                await asyncio.shield(box.requeue(rec, started=False))
 
     async def _run_one(self, record: MailboxRecord, slots: asyncio.Semaphore) -> None:
         assert self.mailbox is not None
@@ -618,6 +618,7 @@ class Node:
             caller=parse_id(record.caller),
             request_id=env.request_id,
             metadata={m.key: m.value for m in env.metadata},
+            attempt=record.attempts,
         )
         handler = getattr(self.actor, route.method_name)
         try:
