@@ -240,17 +240,21 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         async with aiohttp.ClientSession(connector=connector) as http:
             t0 = time.perf_counter()
             sem = asyncio.Semaphore(CONNECT_CONCURRENCY)
+            by_key: dict[str, BenchActor] = {}
+            stop = asyncio.Event()
+            tasks: list[asyncio.Task[None]] = []
 
             async def limited(i: int) -> BenchActor:
                 async with sem:
-                    return await join(http, base, i)
+                    actor = await join(http, base, i)
+                # Pinging from the moment it is open, as a daemon does.
+                by_key[id_text(actor.ok.actr_id)] = actor
+                tasks.append(asyncio.create_task(reader(actor, by_key)))
+                tasks.append(asyncio.create_task(heartbeat(actor, args.heartbeat, stop)))
+                return actor
 
             actors = await asyncio.gather(*(limited(i) for i in range(args.actors)))
             open_secs = time.perf_counter() - t0
-            by_key = {id_text(a.ok.actr_id): a for a in actors}
-            stop = asyncio.Event()
-            tasks = [asyncio.create_task(reader(a, by_key)) for a in actors]
-            tasks += [asyncio.create_task(heartbeat(a, args.heartbeat, stop)) for a in actors]
             hold_start = time.perf_counter()
             rtts = await relay_round_trips(actors, args.relays)
             left = args.hold - (time.perf_counter() - hold_start)
