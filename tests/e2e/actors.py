@@ -109,3 +109,39 @@ class BadStart(Actor):
 
     async def on_start(self, ctx: Context) -> None:
         raise RuntimeError("database is not there")
+
+
+class Ledger(Actor):
+    """Appends each request's id to a side file (ACTR_TEST_SIDE_FILE): an effect outside
+    the mailbox's database. The runtime never runs an answered request again (ENV-6);
+    a run cut short by a crash is handed out again with ctx.attempt > 1, and then
+    the handler checks whether its effect is already there."""
+
+    actr_type = "acme:ledger:1.0"
+
+    def __init__(self) -> None:
+        self.path = os.environ["ACTR_TEST_SIDE_FILE"]
+
+    @rpc("ledger.v1.Ledger.Record")
+    async def record(self, req: SayRequest, ctx: Context) -> SayReply:
+        line = ctx.request_id + "\n"
+        if ctx.attempt == 1 or not _has_line(self.path, line):
+            _append_line(self.path, line)
+        return SayReply(text=req.text)
+
+
+def _has_line(path: str, line: str) -> bool:
+    try:
+        with open(path) as f:
+            return line in f
+    except FileNotFoundError:
+        return False
+
+
+def _append_line(path: str, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
