@@ -1,0 +1,153 @@
+"""Mailbox dead letters (MBX-4), bound and backpressure (MBX-5), group commit, and the
+tools that work on a running daemon's file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from actr.errors import ResourceExhausted
+from actr.gate import NORMAL
+from actr.mailbox import Mailbox, MailboxLimits, Outcome
+
+
+async def put(box: Mailbox, rid: str, size: int = 10) -> Outcome:
+    result = await box.enqueue(
+        caller="1@1/a:c:1", request_id=rid, priority=NORMAL, payload_type=0, envelope=b"e" * size
+    )
+    return result.outcome
+
+
+async def test_mbx4_a_request_that_kills_the_process_every_time_is_dead_lettered(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.db"
+    limits = MailboxLimits(max_attempts=3)
+    for attempt in range(1, 4):
+        # Each "process" takes the request and dies before answering it.
+        box = await Mailbox.open(path, limits=MailboxLimits(max_attempts=3))
+        if attempt == 1:
+            await put(box, "poison")
+        (rec,) = await box.dequeue(10)
+        assert rec.attempts == attempt
+        await box.close()
+    box = await Mailbox.open(path, limits=limits)
+    assert await box.dequeue(10) == []
+    (dead,) = await box.dead_letters()
+    assert dead.record.request_id == "poison"
+    assert "3 times" in dead.reason
+    stats = await box.stats()
+    assert (stats.queued, stats.in_flight, stats.dead_letters) == (0, 0, 1)
+    # Replayed, it runs again with a fresh count.
+    assert await box.replay() == 1
+    (again,) = await box.dequeue(10)
+    assert (again.request_id, again.attempts) == ("poison", 1)
+    await box.close()
+
+
+async def test_mbx4_dead_letter_at_once_then_purge(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db")
+    await put(box, "a")
+    await put(box, "b")
+    recs = await box.dequeue(10)
+    for rec in recs:
+        await box.dead_letter(rec, "stored envelope does not decode")
+    assert [d.record.request_id for d in await box.dead_letters()] == ["a", "b"]
+    assert await box.purge([recs[0].seq]) == 1
+    assert await box.purge() == 1
+    assert await box.dead_letters() == []
+    assert box.count == 0
+    await box.close()
+
+
+async def test_mbx5_past_the_bound_enqueue_is_refused_never_dropped(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db", limits=MailboxLimits(max_messages=3))
+    for rid in "abc":
+        assert await put(box, rid) is Outcome.QUEUED
+    with pytest.raises(ResourceExhausted, match="mailbox full"):
+        await put(box, "d")
+    assert box.counters["refused_full"] == 1
+    # A duplicate of a queued one is still recognised, not refused.
+    assert await put(box, "a") is Outcome.DUPLICATE_PENDING
+    (rec, *_) = await box.dequeue(1)
+    await box.ack(rec, b"answer")
+    assert await put(box, "d") is Outcome.QUEUED
+    await box.close()
+
+
+async def test_mbx5_byte_bound(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db", limits=MailboxLimits(max_bytes=2048))
+    assert await put(box, "big", size=2000) is Outcome.QUEUED
+    with pytest.raises(ResourceExhausted):
+        await put(box, "more", size=100)
+    await box.close()
+
+
+async def test_mbx5_backpressure_hook_fires_at_threshold_and_rearms_below(tmp_path: Path) -> None:
+    box = await Mailbox.open(
+        tmp_path / "m.db", limits=MailboxLimits(max_messages=10, backpressure_at=0.5)
+    )
+    events: list[bool] = []
+    box.on_backpressure = events.append
+    for i in range(4):
+        await put(box, f"r{i}")
+    assert events == []
+    await put(box, "r4")  # 5 of 10: at the mark
+    await put(box, "r5")
+    assert events == [True]
+    for rec in await box.dequeue(10):
+        await box.ack(rec, None)
+    assert events == [True, False]
+    for i in range(5):
+        await put(box, f"s{i}")
+    assert events == [True, False, True]  # re-armed, fires again
+    assert box.counters["backpressure_fired"] == 2
+    await box.close()
+
+
+async def test_group_commit_concurrent_enqueues_share_transactions(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db")
+    batches = 0
+    original = box._apply_batch
+
+    def counting(*args: object) -> object:
+        nonlocal batches
+        batches += 1
+        return original(*args)  # type: ignore[arg-type]
+
+    box._apply_batch = counting  # type: ignore[method-assign]
+    outcomes = await asyncio.gather(*(put(box, f"r{i}") for i in range(200)))
+    assert set(outcomes) == {Outcome.QUEUED}
+    assert batches < 20, f"200 concurrent enqueues took {batches} transactions"
+    # Each returned only once its row was committed: another connection sees them all.
+    with sqlite3.connect(tmp_path / "m.db") as other:
+        assert other.execute("SELECT COUNT(*) FROM messages").fetchone() == (200,)
+    await box.close()
+
+
+async def test_requeue_of_an_unstarted_row_gives_its_attempt_back(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db")
+    await put(box, "a")
+    await put(box, "b")
+    a, b = await box.dequeue(10)
+    await box.requeue(a, started=False)
+    await box.requeue(b, started=True)
+    again = {r.request_id: r.attempts for r in await box.dequeue(10)}
+    assert again == {"a": 1, "b": 2}
+    await box.close()
+
+
+async def test_tools_open_a_running_daemons_file_without_recovering_it(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    daemon = await Mailbox.open(path)
+    await put(daemon, "a")
+    (rec,) = await daemon.dequeue(10)  # in flight in the "daemon"
+    tool = await Mailbox.open(path, recover=False)
+    stats = await tool.stats()
+    assert (stats.queued, stats.in_flight) == (0, 1)  # not put back under its feet
+    await tool.close()
+    await daemon.ack(rec, b"x")
+    await daemon.close()
