@@ -6,6 +6,7 @@ behind a load balancer would; each test's Redis is its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import aiohttp
 import pytest
 from conftest import MakeServer
 from signaling_kit import (
+    REALMS,
     TIMEOUT,
     Actor,
     acl,
@@ -35,8 +37,10 @@ from actr.protocol.signaling_pb2 import (
     ActrToSignaling,
     Ping,
     RouteCandidatesRequest,
+    SignalingEnvelope,
     SubscribeActrUpRequest,
 )
+from examples.launch import start_signaling
 from signaling.runner import RunningServer
 
 DENY = 0
@@ -198,3 +202,41 @@ async def test_sig10_healthz_and_ping_with_redis(
         assert r.status == 200
     actor = await join(http, a.url, "acme:echo:1.0")
     assert (await ask(actor, ActrToSignaling(ping=Ping()))).server_to_actr.HasField("pong")
+
+
+async def test_sig10_killed_node_actors_announced_down_by_the_others(
+    http: aiohttp.ClientSession, redis_url: str, make_server: MakeServer, tmp_path: Path
+) -> None:
+    key = tmp_path / "signing.key"
+    extra = f'redis_url = "{redis_url}"\nsigning_key_file = "{key}"\nheartbeat_interval_secs = 1\n'
+    # Node a is a process of its own, so it can die without a word.
+    proc_a, url_a = await asyncio.to_thread(
+        start_signaling, tmp_path, secret=REALMS[1], name="sig-a", extra=extra
+    )
+    try:
+        b = await make_server(
+            node="b",
+            redis_url=redis_url,
+            signing_key_file=key,
+            # b checks other nodes every 3 s; its watcher may be silent for 9 s.
+            heartbeat_interval_secs=3,
+            reconnect_grace_secs=0.5,
+        )
+        watcher = await join(http, b.url, "acme:client:1.0")
+        sub = SubscribeActrUpRequest(target_type=parse_type("acme:echo:1.0"))
+        await ask(watcher, ActrToSignaling(subscribe_actr_up_request=sub))
+        echo = await join(http, url_a, "acme:echo:1.0")
+        up = await receive_env(watcher.ws)
+        assert up.server_to_actr.actr_up_event.actor_id == echo.id
+        await ask(echo, ActrToSignaling(ping=Ping()))
+        proc_a.kill()
+        # a's liveness key lapses (3 intervals), b takes its actors offline, and after
+        # the grace its subscribers hear of it.
+        msg = await watcher.ws.receive(timeout=8)
+        assert msg.type is aiohttp.WSMsgType.BINARY, msg
+        down = SignalingEnvelope()
+        down.ParseFromString(msg.data)
+        assert down.server_to_actr.actr_down_event.actor_id == echo.id
+        assert await _candidates(watcher, "acme:echo:1.0") == []
+    finally:
+        proc_a.kill()
