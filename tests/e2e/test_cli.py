@@ -117,3 +117,46 @@ async def test_run_aborts_when_on_start_fails(cluster: Cluster) -> None:
     done = await actr_cli("run", str(cfg))
     assert done.returncode == 1
     assert "on_start raised RuntimeError: database is not there" in done.stderr
+
+
+async def test_mailbox_stats_and_dlq_commands_on_a_mailbox_file(tmp_path: Path) -> None:
+    from actr.mailbox import Mailbox
+    from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+
+    env = RpcEnvelope(
+        route_key="a.B.C", request_id="r1", timeout_ms=1000, direction=Direction.DIRECTION_REQUEST
+    )
+    box = await Mailbox.open(tmp_path / "mailbox.db")
+    for rid in ("r1", "r2", "r3"):
+        await box.enqueue(
+            caller="1@1/a:c:1",
+            request_id=rid,
+            priority=1,
+            payload_type=0,
+            envelope=env.SerializeToString(),
+        )
+    r1, r2 = await box.dequeue(2)
+    await box.dead_letter(r1, "stored envelope does not decode")
+    await box.dead_letter(r2, "poison")
+    await box.close()
+
+    done = await actr_cli("mailbox", "stats", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "queued      1" in done.stdout and "dead        2" in done.stdout
+    done = await actr_cli("dlq", "list", str(tmp_path / "mailbox.db"))
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and "a.B.C" in lines[0] and "poison" in lines[1]
+    seq = lines[0].split("\t")[0]
+    done = await actr_cli("dlq", "show", str(tmp_path), seq)
+    assert json.loads(done.stdout)["request_id"] == "r1"
+    done = await actr_cli("dlq", "replay", str(tmp_path), seq)
+    assert done.stdout.strip() == "replayed 1"
+    done = await actr_cli("dlq", "purge", str(tmp_path))
+    assert done.returncode == 2 and "needs sequence numbers or --all" in done.stderr
+    done = await actr_cli("dlq", "purge", str(tmp_path), "--all")
+    assert done.stdout.strip() == "purged 1"
+    done = await actr_cli("mailbox", "stats", str(tmp_path), "--json")
+    stats = json.loads(done.stdout)
+    assert (stats["queued"], stats["dead_letters"]) == (2, 0)
+    done = await actr_cli("mailbox", "stats", str(tmp_path / "nothing"))
+    assert done.returncode == 2 and "no mailbox at" in done.stderr
