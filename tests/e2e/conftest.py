@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,11 @@ class Cluster:
         self.configs: dict[str, Path] = {}
         self.ids: dict[str, str] = {}
 
-    async def start_signaling(self) -> None:
-        proc, self.url = await asyncio.to_thread(start_signaling, self.work)
+    async def start_signaling(self, extra: str = "") -> None:
+        """Starts (or restarts, with new settings) the signaling server."""
+        if "signaling" in self.procs:
+            await asyncio.to_thread(self.procs["signaling"].stop)
+        proc, self.url = await asyncio.to_thread(start_signaling, self.work, extra=extra)
         self.procs["signaling"] = proc
 
     async def start_actor(
@@ -60,6 +65,16 @@ async def runtime_stats(client: actr.Node, target: str) -> dict[str, Any]:
     raw = await client.call_raw(target, STATS_ROUTE, b"", timeout=10)
     stats: dict[str, Any] = json.loads(raw)
     return stats
+
+
+def need_binary(name: str) -> str:
+    """The path of a service binary; skips when it is missing, unless CI demands it."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("ACTR_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{name} is required (ACTR_REQUIRE_SERVICES=1): run scripts/services.sh")
+        pytest.skip(f"{name} not installed (scripts/services.sh installs it)")
+    return path
 
 
 @pytest.fixture

@@ -1,0 +1,71 @@
+"""AIS-4 through a real coturn: two daemons told to use only relayed candidates
+(force_relay) complete a call, and the selected candidate pair is a relay pair."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from examples.echo_pb2 import SayReply, SayRequest
+from examples.launch import Proc
+from tests.e2e.conftest import Cluster, need_binary, runtime_stats
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "turn-shared-secret"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_ais4_force_relay_daemons_call_through_coturn(cluster: Cluster) -> None:
+    binary = need_binary("turnserver")
+    port = free_udp_port()
+    turn = Proc(
+        "turnserver",
+        [
+            binary,
+            "-n",
+            "--listening-ip=127.0.0.1",
+            f"--listening-port={port}",
+            "--relay-ip=127.0.0.1",
+            "--allow-loopback-peers",
+            "--use-auth-secret",
+            f"--static-auth-secret={SECRET}",
+            "--realm=actr",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            f"--userdb={cluster.work / 'turndb'}",
+            f"--pidfile={cluster.work / 'turn.pid'}",
+            "--log-file=stdout",
+            "--simple-log",
+            "--min-port=49152",
+            "--max-port=65000",
+        ],
+    )
+    cluster.procs["turn"] = turn
+    turn.wait_for(re.compile("Total General servers"), 20)
+    url = f"turn:127.0.0.1:{port}"
+    # The signaling server hands out coturn use-auth-secret credentials at registration.
+    await cluster.start_signaling(extra=f'[turn]\nurls = ["{url}"]\nsecret = "{SECRET}"\n')
+    relay_only = {"webrtc": {"turn_urls": [url], "force_relay": True}}
+    await cluster.start_actor("echo", "examples.echo:Echo", sections=relay_only)
+    await cluster.start_actor("front", "tests.e2e.actors:Front", sections=relay_only)
+    async with cluster.client(turn_urls=[url], force_relay=True) as client:
+        # The caller reaches "front" through TURN, and "front" reaches "echo" through TURN.
+        r = await client.call(
+            "acme:front:1.0", "front.v1.Front.Relay", SayRequest(text="via"), SayReply, timeout=30
+        )
+        assert r.text == "via"
+        mine = [p["selected_pair"] for p in client.stats()["peers"].values()]
+        front = await runtime_stats(client, "acme:front:1.0")
+    assert mine == [("relay", "relay")]
+    pairs = [p["selected_pair"] for p in front["peers"].values()]
+    assert sorted(map(tuple, pairs)) == [("relay", "relay"), ("relay", "relay")]
