@@ -30,8 +30,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import aiosqlite
+from google.protobuf.message import DecodeError
 
-from actr.errors import ResourceExhausted
+from actr.errors import ErrorCode, ResourceExhausted
+from actr.protocol.actr_pb2 import Direction, ErrorResponse, RpcEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ CREATE TABLE IF NOT EXISTS answers (
     request_id  TEXT NOT NULL,
     answer      BLOB,
     answered_at REAL NOT NULL,
+    dead        INTEGER NOT NULL DEFAULT 0,  -- 1: the error answer of a dead letter
     PRIMARY KEY (caller, request_id)
 );
 CREATE INDEX IF NOT EXISTS answers_age ON answers (answered_at);
@@ -149,6 +152,7 @@ class Mailbox:
         # (caller, request_id) of every row in messages, bounded like the table:
         # the duplicate check for queued and running requests needs no query.
         self._keys: set[tuple[str, str]] = set()
+        self._data_version = -1
         self.bytes = 0
         self.on_backpressure: Callable[[bool], None] | None = None
         self.backpressure = False
@@ -205,38 +209,32 @@ class Mailbox:
         return box
 
     async def _recover(self) -> None:
-        now = time.time()
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = await self._db.execute(
-                f"INSERT INTO dead_letters ({_COLUMNS}, reason, failed_at)"
-                f" SELECT {_COLUMNS}, ?, ? FROM messages WHERE state = ? AND attempts >= ?",
-                (
-                    f"handed out {self.limits.max_attempts} times without an answer"
-                    " (the process died while handling it)",
-                    now,
-                    IN_FLIGHT,
-                    self.limits.max_attempts,
-                ),
-            )
-            poisoned = cur.rowcount
-            if poisoned:
-                await self._db.execute(
-                    "DELETE FROM messages WHERE state = ? AND attempts >= ?",
-                    (IN_FLIGHT, self.limits.max_attempts),
-                )
-            cur = await self._db.execute(
-                "UPDATE messages SET state = ? WHERE state = ?", (QUEUED, IN_FLIGHT)
-            )
-            requeued = cur.rowcount
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
+        requeued, poisoned = await self._db._execute(  # type: ignore[no-untyped-call]
+            self._recover_sync, self._db._conn, time.time()
+        )
         if requeued:
             log.info("mailbox_redelivery count=%d path=%s", requeued, self.path)
         if poisoned:
             log.warning("mailbox_dead_lettered_on_start count=%d path=%s", poisoned, self.path)
+
+    def _recover_sync(self, db: sqlite3.Connection, now: float) -> tuple[int, int]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE state = ? AND attempts >= ?",
+                (IN_FLIGHT, self.limits.max_attempts),
+            ).fetchall()
+            reason = (
+                f"handed to a handler {self.limits.max_attempts} times without an answer"
+                " (the process died while handling it)"
+            )
+            _bury(db, [MailboxRecord(*r) for r in rows], reason, now)
+            cur = db.execute("UPDATE messages SET state = ? WHERE state = ?", (QUEUED, IN_FLIGHT))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return cur.rowcount, len(rows)
 
     async def close(self) -> None:
         self._closed = True
@@ -319,13 +317,14 @@ class Mailbox:
 
     async def _write_loop(self) -> None:
         while True:
-            await self._wake.wait()
+            if not self._ops:
+                if self._closed:
+                    return
+                await self._wake.wait()
             self._wake.clear()
             ops, self._ops = self._ops, []
             if ops:
                 await self._run_batch(ops)
-            elif self._closed:
-                return
             if time.time() - self._last_prune > min(60.0, max(1.0, self.dedup_window / 10)):
                 self._last_prune = time.time()
                 self._ops.append(
@@ -378,26 +377,25 @@ class Mailbox:
         work: bool | None = None
         db.execute("BEGIN IMMEDIATE")
         try:
-            for kind in ("ack", "dead_letter"):
-                done = [jobs[i][1] for i in by_kind.get(kind, [])]
-                if not done:
-                    continue
-                if kind == "ack":
-                    db.executemany(
-                        "INSERT OR REPLACE INTO answers (caller, request_id, answer, answered_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        [(a[0].caller, a[0].request_id, a[1], a[2]) for a in done],
-                    )
-                else:
-                    db.executemany(
-                        f"INSERT OR REPLACE INTO dead_letters ({_COLUMNS}, reason, failed_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(*_row(a[0]), a[1], a[2]) for a in done],
-                    )
-                db.executemany("DELETE FROM messages WHERE seq = ?", [(a[0].seq,) for a in done])
-                self._keys.difference_update((a[0].caller, a[0].request_id) for a in done)
-                count -= len(done)
-                size -= sum(len(a[0].envelope) for a in done)
+            if self._data_version_changed(db):
+                # Another process (a dlq tool) committed: what we keep in memory is stale.
+                self._keys = _all_keys(db)
+                count, size = _count(db)
+            acks = [jobs[i][1] for i in by_kind.get("ack", [])]
+            if acks:
+                db.executemany(
+                    "INSERT OR REPLACE INTO answers (caller, request_id, answer, answered_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(a[0].caller, a[0].request_id, a[1], a[2]) for a in acks],
+                )
+                db.executemany("DELETE FROM messages WHERE seq = ?", [(a[0].seq,) for a in acks])
+            for i in by_kind.get("dead_letter", []):
+                record, reason, now = jobs[i][1]
+                _bury(db, [record], reason, now)
+                acks.append((record,))
+            self._keys.difference_update((a[0].caller, a[0].request_id) for a in acks)
+            count -= len(acks)
+            size -= sum(len(a[0].envelope) for a in acks)
 
             requeues = [jobs[i][1] for i in by_kind.get("requeue", [])]
             if requeues:
@@ -489,13 +487,16 @@ class Mailbox:
         # case, no such duplicate, costs no lookup.
         before = db.total_changes
         db.executemany(
-            "INSERT INTO messages (priority, caller, request_id, payload_type, envelope,"
-            " accepted_at) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM answers"
-            " WHERE caller = ? AND request_id = ? AND answered_at >= ?)",
+            "INSERT OR IGNORE INTO messages (priority, caller, request_id, payload_type,"
+            " envelope, accepted_at) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM"
+            " answers WHERE caller = ? AND request_id = ? AND answered_at >= ?)",
             rows,
         )
         inserted = db.total_changes - before
         if inserted < len(rows):
+            # Rare: some were answered within the window. (A row queued by another
+            # process cannot be the reason: the keys were reloaded when it committed,
+            # and we hold the write lock since.)
             keys = [(jobs[i][1][0], jobs[i][1][1]) for i in taken]
             answered = _lookup(
                 db, "SELECT caller, request_id, answer, answered_at FROM answers", keys
@@ -508,6 +509,12 @@ class Mailbox:
                     count -= 1
                     size -= len(jobs[i][1][4])
         return count, size, inserted
+
+    def _data_version_changed(self, db: sqlite3.Connection) -> bool:
+        (version,) = db.execute("PRAGMA data_version").fetchone()
+        changed = self._data_version not in (-1, version)
+        self._data_version = version
+        return bool(changed)
 
     def _check_backpressure(self) -> None:
         limits = self.limits
@@ -567,29 +574,15 @@ class Mailbox:
             return await self._replay(where, args)
 
     async def _replay(self, where: str, args: tuple[int, ...]) -> int:
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = await self._db.execute(
-                f"INSERT OR IGNORE INTO messages ({_COLUMNS}, state)"
-                " SELECT seq, priority, caller, request_id, payload_type, envelope, 0,"
-                f" accepted_at, {QUEUED} FROM dead_letters{where}",
-                args,
-            )
-            moved = cur.rowcount
-            await self._db.execute(f"DELETE FROM dead_letters{where}", args)
-            rows = await self._db.execute_fetchall(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM messages"
-            )
-            self._keys = await self._db._execute(_all_keys, self._db._conn)  # type: ignore[no-untyped-call]
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        count, size = next(iter(rows))
-        self.count, self.bytes = int(count), int(size)
+        moved, skipped, keys, (count, size) = await self._db._execute(  # type: ignore[no-untyped-call]
+            _replay_sync, self._db._conn, where, args
+        )
+        if skipped:
+            log.info("dlq_replay_skipped_answered count=%d", skipped)
+        self._keys, self.count, self.bytes = keys, count, size
         if moved:
             self._work.set()
-        return moved
+        return int(moved)
 
     async def purge(self, seqs: Iterable[int] | None = None) -> int:
         where, args = _seq_filter(seqs)
@@ -618,6 +611,86 @@ def _seq_filter(seqs: Iterable[int] | None) -> tuple[str, tuple[int, ...]]:
     if not chosen:
         return " WHERE 0", ()
     return f" WHERE seq IN ({','.join('?' * len(chosen))})", chosen
+
+
+def _dead_answer(envelope: bytes, reason: str) -> bytes | None:
+    """The answer a caller gets for a dead-lettered REQUEST (a TELL gets none)."""
+    env = RpcEnvelope()
+    try:
+        env.ParseFromString(envelope)
+    except DecodeError:
+        return None
+    if env.direction != Direction.DIRECTION_REQUEST:
+        return None
+    return RpcEnvelope(
+        route_key=env.route_key,
+        direction=Direction.DIRECTION_RESPONSE,
+        request_id=env.request_id,
+        timeout_ms=0,
+        error=ErrorResponse(code=ErrorCode.INTERNAL, message=f"dead-lettered: {reason}"),
+    ).SerializeToString()
+
+
+def _bury(db: sqlite3.Connection, records: list[MailboxRecord], reason: str, now: float) -> None:
+    """Moves rows to the dead letters (MBX-4). A duplicate of one is answered with an
+    error meanwhile; a real answer, if one exists, is kept."""
+    if not records:
+        return
+    db.executemany(
+        f"INSERT OR REPLACE INTO dead_letters ({_COLUMNS}, reason, failed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*_row(r), reason, now) for r in records],
+    )
+    db.executemany("DELETE FROM messages WHERE seq = ?", [(r.seq,) for r in records])
+    db.executemany(
+        "INSERT OR IGNORE INTO answers (caller, request_id, answer, answered_at, dead)"
+        " VALUES (?, ?, ?, ?, 1)",
+        [(r.caller, r.request_id, _dead_answer(r.envelope, reason), now) for r in records],
+    )
+
+
+def _replay_sync(
+    db: sqlite3.Connection, where: str, args: tuple[int, ...]
+) -> tuple[int, int, set[tuple[str, str]], tuple[int, int]]:
+    """Dead letters back to the queue, but never one whose request was answered for
+    real meanwhile (a retry ran it): that would run it twice (ENV-6)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        joined = where.replace("seq", "d.seq")
+        rows = db.execute(
+            "SELECT d.seq, a.dead FROM dead_letters AS d LEFT JOIN answers AS a"
+            f" ON a.caller = d.caller AND a.request_id = d.request_id{joined}",
+            args,
+        ).fetchall()
+        answered = [(seq,) for seq, dead in rows if dead == 0]
+        again = [(seq,) for seq, dead in rows if dead != 0]
+        db.executemany(
+            "DELETE FROM answers WHERE dead = 1 AND (caller, request_id) IN"
+            " (SELECT caller, request_id FROM dead_letters WHERE seq = ?)",
+            again,
+        )
+        before = db.total_changes
+        db.executemany(
+            f"INSERT OR IGNORE INTO messages ({_COLUMNS}, state)"
+            " SELECT seq, priority, caller, request_id, payload_type, envelope, 0,"
+            f" accepted_at, {QUEUED} FROM dead_letters WHERE seq = ?",
+            again,
+        )
+        moved = db.total_changes - before
+        db.executemany("DELETE FROM dead_letters WHERE seq = ?", answered + again)
+        keys, totals = _all_keys(db), _count(db)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return moved, len(answered), keys, totals
+
+
+def _count(db: sqlite3.Connection) -> tuple[int, int]:
+    count, size = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM messages"
+    ).fetchone()
+    return int(count), int(size)
 
 
 def _all_keys(db: sqlite3.Connection) -> set[tuple[str, str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import json
 import logging
 import time
@@ -57,8 +56,6 @@ M = TypeVar("M", bound=Message)
 CLIENT_TYPE = "actr:client:1.0"
 # Answered by the runtime itself with JSON counters (see Node.stats).
 STATS_ROUTE = "actr.v1.Runtime.Stats"
-DEQUEUE_BATCH = 32
-PREFETCH_LIMIT = 64
 
 
 def _encode(message: Message | bytes) -> bytes:
@@ -114,6 +111,7 @@ class Node:
         self._tasks: set[asyncio.Task[None]] = set()
         self._scheduler: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()  # handlers at work
+        self._slot_freed = asyncio.Event()
         self._stopping = False
 
     @property
@@ -280,7 +278,11 @@ class Node:
         deadline = loop.time() + timeout
         peer = self._ready_peer(target)
         if peer is None:
-            peer = await asyncio.wait_for(self._peer_for(target), timeout)
+            try:
+                peer = await asyncio.wait_for(self._peer_for(target), timeout)
+            except TimeoutError as e:
+                where = target if isinstance(target, str) else id_text(target)
+                raise TimedOut(f"{route_key}: no connection to {where} within {timeout:g}s") from e
         rid = request_id or uuid.uuid4().hex
         env = RpcEnvelope(
             route_key=route_key,
@@ -503,36 +505,37 @@ class Node:
     async def _run_scheduler(self) -> None:
         """Mailbox -> handlers, at most ``max_concurrent_handlers`` at a time.
 
-        Dequeued records wait in a small buffer ordered by (priority, seq), refilled
-        whenever the mailbox has news, so a HIGH request (RPC_SIGNAL) that arrives
-        while NORMAL ones wait still runs before them.
+        Rows are taken from the mailbox only when a handler is free to run them, so
+        the database's order decides (HIGH first: an RPC_SIGNAL request overtakes
+        every queued RPC_RELIABLE one) and a row handed out is a row being handled,
+        which is what the dead-letter count (MBX-4) counts. The previous handler's
+        ack and the next dequeue share one commit.
         """
         assert self.mailbox is not None
         box = self.mailbox
-        buffer: list[tuple[int, int, MailboxRecord]] = []
-        slots = asyncio.Semaphore(self.config.max_concurrent_handlers)
-        try:
-            while not self._stopping:
-                await slots.acquire()
-                if not buffer:
-                    # Wakes now and then for rows queued by another process (dlq replay).
-                    await box.wait_for_work(timeout=5.0)
-                if not buffer or (box.has_work() and len(buffer) < PREFETCH_LIMIT):
-                    for rec in await box.dequeue(DEQUEUE_BATCH):
-                        heapq.heappush(buffer, (rec.priority, rec.seq, rec))
-                if not buffer or self._stopping:
-                    slots.release()
+        limit = self.config.max_concurrent_handlers
+        while not self._stopping:
+            free = limit - len(self._running)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            if not box.has_work():
+                # Wakes now and then for rows queued by another process (dlq replay).
+                await box.wait_for_work(timeout=5.0)
+            for record in await box.dequeue(free):
+                if self._stopping:
+                    await asyncio.shield(box.requeue(record, started=False))
                     continue
-                record = heapq.heappop(buffer)[2]
-                task = asyncio.create_task(self._run_one(record, slots))
+                task = asyncio.create_task(self._run_one(record))
                 self._running.add(task)
-                task.add_done_callback(self._running.discard)
-        finally:
-            # Taken from the queue but not started: back it goes.
-            for _, _, rec in buffer:
-                await asyncio.shield(box.requeue(rec, started=False))
+                task.add_done_callback(self._handler_done)
 
-    async def _run_one(self, record: MailboxRecord, slots: asyncio.Semaphore) -> None:
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slot_freed.set()
+
+    async def _run_one(self, record: MailboxRecord) -> None:
         assert self.mailbox is not None
         try:
             await self._process(record)
@@ -544,8 +547,6 @@ class Node:
             # Left in flight: redelivered after a restart (MBX-3).
             log.exception("process_failed seq=%d request_id=%s", record.seq, record.request_id)
             self.counters["process_failed"] += 1
-        finally:
-            slots.release()
 
     async def _process(self, record: MailboxRecord) -> None:
         assert self.mailbox is not None and self.actor is not None
