@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from actr.errors import ActrError
+from actr.mailbox import Mailbox
 from examples.echo_pb2 import SayReply, SayRequest
 from tests.e2e.conftest import Cluster
 
@@ -91,6 +92,13 @@ async def test_mbx3_sigkill_under_load_loses_nothing_and_runs_nothing_twice(
         f"missing={len(missing)} duplicated={len(twice)}"
     )
     assert kills == KILLS
+    # What the daemon's mailbox holds once it stopped (its last acks committed):
+    # nothing left over, nothing dead-lettered.
+    assert await asyncio.to_thread(cluster.procs["ledger"].stop) == 0
+    box = await Mailbox.open(cluster.work / "ledger" / "mailbox.db", recover=False)
+    stats = await box.stats()
+    await box.close()
+    assert (stats.queued, stats.in_flight, stats.dead_letters) == (0, 0, 0), stats
     assert answers == {rid: rid for rid in ids}
     assert not missing, f"lost: {sorted(missing)[:5]}"
     assert not twice, f"run twice: {list(twice.items())[:5]}"

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from actr.errors import ResourceExhausted
 from actr.gate import NORMAL
-from actr.mailbox import Mailbox, MailboxLimits, Outcome
+from actr.mailbox import EnqueueResult, Mailbox, MailboxLimits, Outcome
 
 
 async def put(box: Mailbox, rid: str, size: int = 10) -> Outcome:
@@ -151,3 +152,78 @@ async def test_tools_open_a_running_daemons_file_without_recovering_it(tmp_path:
     await tool.close()
     await daemon.ack(rec, b"x")
     await daemon.close()
+
+
+async def test_env6_replay_never_reruns_a_request_answered_meanwhile(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db", dedup_window=60)
+    await put(box, "a")
+    (rec,) = await box.dequeue(1)
+    await box.dead_letter(rec, "poison")
+
+    async def retry(now: float) -> EnqueueResult:
+        return await box.enqueue(
+            caller=rec.caller,
+            request_id="a",
+            priority=NORMAL,
+            payload_type=0,
+            envelope=b"e",
+            now=now,
+        )
+
+    # Within the window the caller's retry gets the dead letter's answer.
+    assert (await retry(time.time())).outcome is Outcome.DUPLICATE_ANSWERED
+    # Past it, the retry runs and is answered for real...
+    later = time.time() + 120
+    assert (await retry(later)).outcome is Outcome.QUEUED
+    (again,) = await box.dequeue(1)
+    await box.ack(again, b"real answer", now=later)
+    # ...so replaying the old dead letter would run it twice: it is dropped instead.
+    assert await box.replay() == 0
+    assert await box.dead_letters() == []
+    hit = await retry(later)
+    assert (hit.outcome, hit.answer) == (Outcome.DUPLICATE_ANSWERED, b"real answer")
+    await box.close()
+
+
+async def test_dead_letter_replayed_within_the_window_runs_again(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db")
+    await put(box, "a")
+    (rec,) = await box.dequeue(1)
+    await box.dead_letter(rec, "poison")
+    assert await box.replay() == 1
+    (again,) = await box.dequeue(1)
+    assert again.request_id == "a"
+    await box.close()
+
+
+async def test_a_replay_from_another_process_does_not_confuse_the_daemon(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    daemon = await Mailbox.open(path)
+    await put(daemon, "a")
+    await put(daemon, "b")
+    a, b = await daemon.dequeue(2)
+    await daemon.dead_letter(a, "poison")
+    tool = await Mailbox.open(path, recover=False)
+    assert await tool.replay() == 1
+    await tool.close()
+    # The caller retries "a" (queued again by the tool) while "b" is acked: neither
+    # the duplicate nor the unrelated ack may fail.
+    retry, _ = await asyncio.gather(
+        daemon.enqueue(
+            caller=a.caller, request_id="a", priority=NORMAL, payload_type=0, envelope=b"e"
+        ),
+        daemon.ack(b, b"done"),
+    )
+    assert retry.outcome is Outcome.DUPLICATE_PENDING
+    assert daemon.count == 1
+    (again,) = await daemon.dequeue(5)
+    assert again.request_id == "a"
+    await daemon.close()
+
+
+async def test_close_right_after_a_submit_does_not_hang(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db")
+    pending = asyncio.ensure_future(put(box, "a"))
+    await asyncio.sleep(0)  # the enqueue is submitted in this step
+    await asyncio.wait_for(box.close(), 5)
+    assert await pending is Outcome.QUEUED
