@@ -97,8 +97,7 @@ _QUEUED = EnqueueResult(Outcome.QUEUED)
 _DUPLICATE_PENDING = EnqueueResult(Outcome.DUPLICATE_PENDING)
 
 
-@dataclass(frozen=True, slots=True)
-class MailboxRecord:
+class MailboxRecord(NamedTuple):
     seq: int
     priority: int
     caller: str
@@ -426,7 +425,7 @@ class Mailbox:
                     f" RETURNING {_COLUMNS}",
                     (IN_FLIGHT, QUEUED, limit),
                 ).fetchall()
-                records = sorted((MailboxRecord(*r) for r in rows), key=_order)
+                records = sorted(map(MailboxRecord._make, rows), key=_order)
                 results[i] = records
                 if len(records) < limit and work is None:
                     work = False
