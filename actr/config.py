@@ -222,8 +222,6 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         cfg.transport.turn_urls = turn
     if "force_relay" in rtc:
         cfg.transport.force_relay = _typed("webrtc", rtc, "force_relay", bool)
-        if cfg.transport.force_relay and not (cfg.transport.turn_urls or cfg.transport.ice_servers):
-            raise ConfigError("[webrtc] force_relay needs turn_urls (or ice_servers with TURN)")
     if "consent_interval" in rtc:
         t = float(_typed("webrtc", rtc, "consent_interval", (int, float)))
         if not 0.1 <= t <= 60:

@@ -249,12 +249,16 @@ class Transport:
         cfg = self.config
         servers = [RTCIceServer(**s) for s in cfg.ice_servers]
         reg = self.signaling.registration
-        if cfg.turn_urls and reg is not None and reg.HasField("turn_credential"):
+        if reg is not None and reg.HasField("turn_credential"):
             # Read at each new connection: the credential is renewed with the identity.
+            # The server names its TURN servers (our RegisterOk.turn_urls); the
+            # config's turn_urls take precedence.
+            urls = cfg.turn_urls or list(reg.turn_urls)
             cred = reg.turn_credential
-            servers.append(
-                RTCIceServer(urls=cfg.turn_urls, username=cred.username, credential=cred.password)
-            )
+            if urls:
+                servers.append(
+                    RTCIceServer(urls=urls, username=cred.username, credential=cred.password)
+                )
         policy = RTCIceTransportPolicy.RELAY if cfg.force_relay else RTCIceTransportPolicy.ALL
         return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 

@@ -28,7 +28,7 @@ The file (every key optional)::
     connect_burst = 100
 
     [turn]                              # AIS-4: coturn use-auth-secret credentials
-    urls = ["turn:turn.example.com:3478"]   # not sent to actors (RegisterOk has no field)
+    urls = ["turn:turn.example.com:3478"]   # sent to actors in RegisterOk.turn_urls (ours, 40)
     secret = "shared with coturn's static-auth-secret"
     ttl_secs = 3600
 

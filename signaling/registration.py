@@ -140,6 +140,7 @@ async def _grant(state: State, record: ActorRecord) -> RegisterOk:
     )
     turn = state.config.turn
     if turn is not None:
+        ok.turn_urls.extend(turn.urls)
         ok.turn_credential.CopyFrom(
             turn_credential(turn.secret, record.key, now, max(turn.ttl_secs, 1))
         )

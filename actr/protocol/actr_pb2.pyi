@@ -178,7 +178,7 @@ class RegisterRequest(_message.Message):
     def __init__(self, actr_type: _Optional[_Union[ActrType, _Mapping]] = ..., realm: _Optional[_Union[Realm, _Mapping]] = ..., acl: _Optional[_Union[Acl, _Mapping]] = ..., service: _Optional[str] = ...) -> None: ...
 
 class RegisterOk(_message.Message):
-    __slots__ = ("actr_id", "credential", "turn_credential", "signaling_heartbeat_interval_secs", "signing_pubkey", "signing_key_id", "renewal_token")
+    __slots__ = ("actr_id", "credential", "turn_credential", "signaling_heartbeat_interval_secs", "signing_pubkey", "signing_key_id", "renewal_token", "turn_urls")
     ACTR_ID_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     TURN_CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +186,7 @@ class RegisterOk(_message.Message):
     SIGNING_PUBKEY_FIELD_NUMBER: _ClassVar[int]
     SIGNING_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     RENEWAL_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TURN_URLS_FIELD_NUMBER: _ClassVar[int]
     actr_id: ActrId
     credential: AIdCredential
     turn_credential: TurnCredential
@@ -193,7 +194,8 @@ class RegisterOk(_message.Message):
     signing_pubkey: bytes
     signing_key_id: int
     renewal_token: bytes
-    def __init__(self, actr_id: _Optional[_Union[ActrId, _Mapping]] = ..., credential: _Optional[_Union[AIdCredential, _Mapping]] = ..., turn_credential: _Optional[_Union[TurnCredential, _Mapping]] = ..., signaling_heartbeat_interval_secs: _Optional[int] = ..., signing_pubkey: _Optional[bytes] = ..., signing_key_id: _Optional[int] = ..., renewal_token: _Optional[bytes] = ...) -> None: ...
+    turn_urls: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, actr_id: _Optional[_Union[ActrId, _Mapping]] = ..., credential: _Optional[_Union[AIdCredential, _Mapping]] = ..., turn_credential: _Optional[_Union[TurnCredential, _Mapping]] = ..., signaling_heartbeat_interval_secs: _Optional[int] = ..., signing_pubkey: _Optional[bytes] = ..., signing_key_id: _Optional[int] = ..., renewal_token: _Optional[bytes] = ..., turn_urls: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
     __slots__ = ("success", "error")

@@ -55,10 +55,15 @@ async def test_ais4_force_relay_daemons_call_through_coturn(cluster: Cluster) ->
     url = f"turn:127.0.0.1:{port}"
     # The signaling server hands out coturn use-auth-secret credentials at registration.
     await cluster.start_signaling(extra=f'[turn]\nurls = ["{url}"]\nsecret = "{SECRET}"\n')
-    relay_only = {"webrtc": {"turn_urls": [url], "force_relay": True}}
-    await cluster.start_actor("echo", "examples.echo:Echo", sections=relay_only)
-    await cluster.start_actor("front", "tests.e2e.actors:Front", sections=relay_only)
-    async with cluster.client(turn_urls=[url], force_relay=True) as client:
+    # "echo" names the TURN server in its config; "front" and the client take the
+    # urls the signaling server sends with the credential (RegisterOk.turn_urls).
+    await cluster.start_actor(
+        "echo", "examples.echo:Echo", sections={"webrtc": {"turn_urls": [url], "force_relay": True}}
+    )
+    await cluster.start_actor(
+        "front", "tests.e2e.actors:Front", sections={"webrtc": {"force_relay": True}}
+    )
+    async with cluster.client(force_relay=True) as client:
         # The caller reaches "front" through TURN, and "front" reaches "echo" through TURN.
         r = await client.call(
             "acme:front:1.0", "front.v1.Front.Relay", SayRequest(text="via"), SayReply, timeout=30

@@ -196,7 +196,6 @@ def test_wrong_types_are_refused_with_the_key(tmp_path: Path, text: str, expecte
         ("[actor]\nmax_concurrent_handlers = 0\n", "[actor] max_concurrent_handlers must be"),
         ("[webrtc]\nconnect_timeout = 0\n", "[webrtc] connect_timeout must be > 0"),
         ('[webrtc]\nturn_urls = ["stun:x"]\n', "[webrtc] turn_urls: expected turn:"),
-        ("[webrtc]\nforce_relay = true\n", "[webrtc] force_relay needs turn_urls"),
         ("[webrtc]\nconsent_interval = 0.01\n", "[webrtc] consent_interval must be between"),
         ("[webrtc]\nconsent_failures = 0\n", "[webrtc] consent_failures must be between"),
         ("[limits]\nmax_message_size = 1023\n", "[limits] max_message_size must be between"),
