@@ -1,0 +1,49 @@
+"""AIS-3 on the runtime side: a daemon renews its credential before it expires, by
+itself, and so stays registered and reachable past the first credential's life."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from examples.echo_pb2 import SayReply, SayRequest
+from tests.e2e.conftest import Cluster
+
+pytestmark = pytest.mark.e2e
+
+LIFETIME = 3  # seconds: the server closes a socket whose credential expired (1008)
+
+
+async def test_ais3_daemon_renews_before_expiry_and_stays_reachable(cluster: Cluster) -> None:
+    await cluster.start_signaling(extra=f"credential_lifetime_secs = {LIFETIME}\n")
+    echo_id = await cluster.start_actor("echo", "examples.echo:Echo")
+    log = cluster.work / "echo.log"
+    # Two renewals take at least two thirds of two lifetimes: wait for them in the log.
+    for _ in range(2):
+        await _wait_for_line(
+            log,
+            re.compile(r"credential_renewed actor=" + re.escape(echo_id)),
+            count=_ + 1,
+            timeout=LIFETIME * 3,
+        )
+    async with cluster.client() as client:
+        r = await client.call(
+            "acme:echo:1.0", "echo.v1.Echo.Say", SayRequest(text="still"), SayReply, timeout=10
+        )
+    assert (r.text, r.served_by) == ("still", echo_id)
+    text = log.read_text()
+    assert "identity_replaced" not in text and "signaling_down" not in text
+
+
+async def _wait_for_line(
+    path: object, pattern: re.Pattern[str], count: int, timeout: float
+) -> None:
+    """The daemon logs to a file: wait (bounded) until ``pattern`` matched ``count`` times."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(pattern.findall(path.read_text())) < count:  # type: ignore[attr-defined]
+        assert loop.time() < deadline, f"no {pattern.pattern!r} within {timeout}s"
+        await asyncio.sleep(0.1)
