@@ -252,7 +252,7 @@ class Mailbox:
         self._wake.set()
         return fut
 
-    async def enqueue(
+    def enqueue(
         self,
         *,
         caller: str,
@@ -261,17 +261,16 @@ class Mailbox:
         payload_type: int,
         envelope: bytes,
         now: float | None = None,
-    ) -> EnqueueResult:
-        """Commits one request; raises ResourceExhausted past the bound (MBX-5)."""
+    ) -> asyncio.Future[EnqueueResult]:
+        """Commits one request: await the result, which resolves after the commit;
+        raises ResourceExhausted past the bound (MBX-5). A plain function returning
+        the future, not a coroutine: one frame less per message on the hot path."""
         now = time.time() if now is None else now
-        result: EnqueueResult = await self._submit(
-            "enqueue", caller, request_id, priority, payload_type, envelope, now
-        )
-        return result
+        return self._submit("enqueue", caller, request_id, priority, payload_type, envelope, now)
 
-    async def dequeue(self, limit: int = 32) -> list[MailboxRecord]:
-        records: list[MailboxRecord] = await self._submit("dequeue", limit)
-        return records
+    def dequeue(self, limit: int = 32) -> asyncio.Future[list[MailboxRecord]]:
+        """Marks up to ``limit`` rows in flight, HIGH first, FIFO within (MBX-2)."""
+        return self._submit("dequeue", limit)
 
     async def wait_for_work(self, timeout: float | None = None) -> None:
         """Waits until something may be queued (or ``timeout`` passed: another process,
