@@ -159,6 +159,7 @@ class Mailbox:
         self._work = asyncio.Event()
         self._ops: list[_Op] = []
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._writer: asyncio.Task[None] | None = None
         # One transaction at a time on the connection: the writer's batches, and the
         # dead-letter tools' own transactions.
@@ -247,9 +248,10 @@ class Mailbox:
     def _submit(self, kind: str, *args: Any) -> asyncio.Future[Any]:
         if self._closed:
             raise RuntimeError("mailbox is closed")
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = self._loop.create_future()
         self._ops.append(_Op(kind, args, fut))
-        self._wake.set()
+        if not self._wake.is_set():
+            self._wake.set()
         return fut
 
     def enqueue(
@@ -391,9 +393,12 @@ class Mailbox:
                 record, reason, now = jobs[i][1]
                 _bury(db, [record], reason, now)
                 acks.append((record,))
-            self._keys.difference_update((a[0].caller, a[0].request_id) for a in acks)
+            keys = self._keys
+            for a in acks:
+                record = a[0]
+                keys.discard((record.caller, record.request_id))
+                size -= len(record.envelope)
             count -= len(acks)
-            size -= sum(len(a[0].envelope) for a in acks)
 
             requeues = [jobs[i][1] for i in by_kind.get("requeue", [])]
             if requeues:
