@@ -628,6 +628,8 @@ class Node:
             return _error_envelope(env, e.raw_code, e.message)
         except Exception as e:
             log.warning("handler_failed route=%s error=%r", env.route_key, e)
+            self.counters["handler_failed"] += 1
+            self._hook(self.actor.on_error(ctx, e))
             return _error_envelope(env, ErrorCode.APPLICATION_ERROR, f"{type(e).__name__}: {e}")
         try:
             payload = b"" if result is None else _encode(result)

@@ -8,7 +8,7 @@ import os
 
 from actr import Actor, Context, rpc
 from actr.identity import id_text, parse_type
-from actr.protocol.actr_pb2 import Acl, AclRule
+from actr.protocol.actr_pb2 import Acl, AclRule, ActrId
 from examples.echo_pb2 import SayReply, SayRequest
 
 
@@ -145,3 +145,34 @@ def _append_line(path: str, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class Hooked(Actor):
+    """Writes each lifecycle hook it gets, one line each, to ACTR_TEST_SIDE_FILE."""
+
+    actr_type = "acme:hooked:1.0"
+
+    def __init__(self) -> None:
+        self.path = os.environ["ACTR_TEST_SIDE_FILE"]
+
+    def _log(self, line: str) -> None:
+        _append_line(self.path, line + "\n")
+
+    async def on_start(self, ctx: Context) -> None:
+        self._log("start")
+
+    async def on_ready(self, ctx: Context) -> None:
+        self._log("ready")
+
+    async def on_peer(self, ctx: Context, peer: ActrId, up: bool) -> None:
+        self._log(f"peer {'up' if up else 'down'} {id_text(peer)}")
+
+    async def on_error(self, ctx: Context, error: Exception) -> None:
+        self._log(f"error {type(error).__name__} {ctx.request_id}")
+
+    async def on_stop(self, ctx: Context) -> None:
+        self._log("stop")
+
+    @rpc("hooked.v1.Hooked.Fail")
+    async def fail(self, req: SayRequest, ctx: Context) -> SayReply:
+        raise KeyError("nope")
