@@ -27,6 +27,7 @@ from actr.protocol.actr_pb2 import (
     ErrorResponse,
     IdentityClaims,
     Realm,
+    RegisterAuthMode,
     RegisterOk,
     RegisterRequest,
     RegisterResponse,
@@ -38,6 +39,7 @@ from actr.protocol.signaling_pb2 import (
     DiscoveryRequest,
     Ping,
     RouteCandidatesRequest,
+    ServiceAvailabilityState,
     SignalingEnvelope,
     SignalingToActr,
     SubscribeActrUpRequest,
@@ -223,7 +225,11 @@ class SignalingClient:
                 log.warning("credential_renewal_failed error=%s", e)
 
     async def register(self) -> RegisterOk:
-        req = RegisterRequest(actr_type=self.actr_type, realm=Realm(realm_id=self.realm))
+        req = RegisterRequest(
+            actr_type=self.actr_type,
+            realm=Realm(realm_id=self.realm),
+            auth_mode=RegisterAuthMode.REGISTER_AUTH_MODE_LINKED,
+        )
         if self.acl is not None:
             req.acl.CopyFrom(self.acl)
         if self.service:
@@ -350,7 +356,14 @@ class SignalingClient:
         if self._ws is not None and not self._ws.closed and self.registration is not None:
             with contextlib.suppress(ActrError, TimeoutError):
                 await asyncio.wait_for(
-                    self._request(ActrToSignaling(unregister_request=UnregisterRequest())), 2.0
+                    self._request(
+                        ActrToSignaling(
+                            unregister_request=UnregisterRequest(
+                                actr_id=self.registration.actr_id, reason="stopping"
+                            )
+                        )
+                    ),
+                    2.0,
                 )
         for t in self._tasks:
             t.cancel()
@@ -393,7 +406,7 @@ class SignalingClient:
         return answer
 
     async def route_candidates(self, target_type: ActrType, count: int = 1) -> list[ActrId]:
-        req = RouteCandidatesRequest(target_type=target_type)
+        req = RouteCandidatesRequest(target_type=target_type, client_fingerprint="")
         req.criteria.candidate_count = count
         answer = await self._request(ActrToSignaling(route_candidates_request=req))
         rc = answer.route_candidates_response
@@ -403,7 +416,9 @@ class SignalingClient:
 
     async def discover(self, manufacturer: str = "", limit: int = 0) -> list[ActrType]:
         """Live actor types the server knows (and whose ACL admits us)."""
-        req = DiscoveryRequest(limit=limit)
+        req = DiscoveryRequest()
+        if limit > 0:
+            req.limit = limit
         if manufacturer:
             req.manufacturer = manufacturer
         answer = await self._request(ActrToSignaling(discovery_request=req))
@@ -417,7 +432,7 @@ class SignalingClient:
         req = SubscribeActrUpRequest(target_type=actr_type)
         answer = await self._request(ActrToSignaling(subscribe_actr_up_request=req))
         resp = answer.subscribe_actr_up_response
-        if resp.HasField("error"):
+        if resp.WhichOneof("result") == "error":
             raise ActrError.from_proto(resp.error)
 
     async def send_relay(self, relay: ActrRelay) -> None:
@@ -434,7 +449,12 @@ class SignalingClient:
             await asyncio.sleep(interval)
             if not self.connected.is_set():
                 continue
-            ping = Ping(availability=1, mailbox_backlog=float(self.mailbox_backlog()))
+            # actr marks every Ping field required: write them all.
+            ping = Ping(
+                availability=ServiceAvailabilityState.FULL,
+                power_reserve=1.0,
+                mailbox_backlog=float(self.mailbox_backlog()),
+            )
             try:
                 await self._request(ActrToSignaling(ping=ping))
             except ActrError as e:

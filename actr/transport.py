@@ -315,7 +315,7 @@ class Transport:
             desc = SessionDescription(
                 type=SessionDescription.OFFER,
                 sdp=peer.pc.localDescription.sdp,
-                sdp_exchange_id=peer.exchange_id,
+                sdp_exchange_id=str(peer.exchange_id),
             )
             await self.signaling.send_relay(ActrRelay(target=peer.remote, session_description=desc))
         except ActrError as e:
@@ -396,7 +396,7 @@ class Transport:
         if peer is None or peer.pc.signalingState != "have-local-offer":
             self.counters["stale_answer"] += 1
             return
-        if desc.sdp_exchange_id and desc.sdp_exchange_id != peer.exchange_id:
+        if desc.sdp_exchange_id and desc.sdp_exchange_id != str(peer.exchange_id):
             self.counters["stale_answer"] += 1
             return
         try:

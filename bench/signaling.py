@@ -97,7 +97,7 @@ class BenchActor:
         env = envelope()
         env.actr_to_server.source.CopyFrom(self.ok.actr_id)
         env.actr_to_server.credential.CopyFrom(self.ok.credential)
-        env.actr_to_server.ping.CopyFrom(Ping(availability=1, mailbox_backlog=0))
+        env.actr_to_server.ping.CopyFrom(Ping(availability=0, power_reserve=1.0, mailbox_backlog=0))
         return env.SerializeToString()
 
     def relay_frame(self, target: BenchActor, envelope_id: str) -> bytes:

@@ -397,12 +397,16 @@ class Dispatcher:
             target = type_key(body.subscribe_actr_up_request.target_type)
             self.registry.subscribe(record.key, target)
             extra = [Announce(Subscription(record.key, target, on=True))]
-            answer.subscribe_actr_up_response.CopyFrom(SubscribeActrUpResponse())
+            answer.subscribe_actr_up_response.success.CopyFrom(
+                SubscribeActrUpResponse.SubscribeOk()
+            )
         elif kind == "unsubscribe_actr_up_request":
             target = type_key(body.unsubscribe_actr_up_request.target_type)
             self.registry.unsubscribe(record.key, target)
             extra = [Announce(Subscription(record.key, target, on=False))]
-            answer.unsubscribe_actr_up_response.CopyFrom(UnsubscribeActrUpResponse())
+            answer.unsubscribe_actr_up_response.success.CopyFrom(
+                UnsubscribeActrUpResponse.UnsubscribeOk()
+            )
         elif kind == "unregister_request":
             return self._unregister(record, body, reply_for)
         elif kind == "error":
@@ -442,7 +446,7 @@ class Dispatcher:
         """Offline and announced down at once; the identity stays renewable (a restarted
         daemon resumes it) until its newest credential expires."""
         answer = SignalingToActr(target=record.actr_id)
-        answer.unregister_response.CopyFrom(UnregisterResponse())
+        answer.unregister_response.success.CopyFrom(UnregisterResponse.UnregisterOk())
         actions: list[Action] = [Deliver(record.key, to_actr(answer, reply_for))]
         for target in sorted(record.subscriptions):
             self.registry.unsubscribe(record.key, target)

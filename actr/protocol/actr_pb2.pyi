@@ -21,6 +21,12 @@ class Direction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIRECTION_REQUEST: _ClassVar[Direction]
     DIRECTION_RESPONSE: _ClassVar[Direction]
     DIRECTION_TELL: _ClassVar[Direction]
+
+class RegisterAuthMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REGISTER_AUTH_MODE_UNSPECIFIED: _ClassVar[RegisterAuthMode]
+    REGISTER_AUTH_MODE_PACKAGE: _ClassVar[RegisterAuthMode]
+    REGISTER_AUTH_MODE_LINKED: _ClassVar[RegisterAuthMode]
 RPC_RELIABLE: PayloadType
 RPC_SIGNAL: PayloadType
 STREAM_RELIABLE: PayloadType
@@ -30,6 +36,9 @@ DIRECTION_UNSPECIFIED: Direction
 DIRECTION_REQUEST: Direction
 DIRECTION_RESPONSE: Direction
 DIRECTION_TELL: Direction
+REGISTER_AUTH_MODE_UNSPECIFIED: RegisterAuthMode
+REGISTER_AUTH_MODE_PACKAGE: RegisterAuthMode
+REGISTER_AUTH_MODE_LINKED: RegisterAuthMode
 
 class Realm(_message.Message):
     __slots__ = ("realm_id",)
@@ -166,16 +175,18 @@ class Acl(_message.Message):
     def __init__(self, rules: _Optional[_Iterable[_Union[AclRule, _Mapping]]] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("actr_type", "realm", "acl", "service")
+    __slots__ = ("actr_type", "realm", "acl", "service", "auth_mode")
     ACTR_TYPE_FIELD_NUMBER: _ClassVar[int]
     REALM_FIELD_NUMBER: _ClassVar[int]
     ACL_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_MODE_FIELD_NUMBER: _ClassVar[int]
     actr_type: ActrType
     realm: Realm
     acl: Acl
     service: str
-    def __init__(self, actr_type: _Optional[_Union[ActrType, _Mapping]] = ..., realm: _Optional[_Union[Realm, _Mapping]] = ..., acl: _Optional[_Union[Acl, _Mapping]] = ..., service: _Optional[str] = ...) -> None: ...
+    auth_mode: RegisterAuthMode
+    def __init__(self, actr_type: _Optional[_Union[ActrType, _Mapping]] = ..., realm: _Optional[_Union[Realm, _Mapping]] = ..., acl: _Optional[_Union[Acl, _Mapping]] = ..., service: _Optional[str] = ..., auth_mode: _Optional[_Union[RegisterAuthMode, str]] = ...) -> None: ...
 
 class RegisterOk(_message.Message):
     __slots__ = ("actr_id", "credential", "turn_credential", "signaling_heartbeat_interval_secs", "signing_pubkey", "signing_key_id", "renewal_token", "turn_urls")

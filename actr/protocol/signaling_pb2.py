@@ -26,57 +26,65 @@ from actr.protocol import actr_pb2 as actr_dot_protocol_dot_actr__pb2
 from actr.protocol import webrtc_pb2 as actr_dot_protocol_dot_webrtc__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tr/protocol/signaling.proto\x12\tsignaling\x1a\x18\x61\x63tr/protocol/actr.proto\x1a\x1a\x61\x63tr/protocol/webrtc.proto\"L\n\x04Ping\x12\x14\n\x0c\x61vailability\x18\x01 \x01(\r\x12\x15\n\rpower_reserve\x18\x02 \x01(\x02\x12\x17\n\x0fmailbox_backlog\x18\x03 \x01(\x02\"2\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x1d\n\x15suggest_interval_secs\x18\x02 \x01(\r\"#\n\x11UnregisterRequest\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\x14\n\x12UnregisterResponse\"\xd6\x01\n\x16RouteCandidatesRequest\x12#\n\x0btarget_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\x12I\n\x08\x63riteria\x18\x02 \x01(\x0b\x32\x37.signaling.RouteCandidatesRequest.NodeSelectionCriteria\x12\x1a\n\x12\x63lient_fingerprint\x18\x04 \x01(\t\x1a\x30\n\x15NodeSelectionCriteria\x12\x17\n\x0f\x63\x61ndidate_count\x18\x01 \x01(\r\"\xab\x01\n\x17RouteCandidatesResponse\x12\x38\n\x07success\x18\x01 \x01(\x0b\x32%.signaling.RouteCandidatesResponse.OkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x1a&\n\x02Ok\x12 \n\ncandidates\x18\x01 \x03(\x0b\x32\x0c.actr.ActrIdB\x08\n\x06result\"7\n\x10\x44iscoveryRequest\x12\x14\n\x0cmanufacturer\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"\x91\x02\n\x11\x44iscoveryResponse\x12\x32\n\x07success\x18\x01 \x01(\x0b\x32\x1f.signaling.DiscoveryResponse.OkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x1aY\n\tTypeEntry\x12!\n\tactr_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x13service_fingerprint\x18\x04 \x01(\t\x1a=\n\x02Ok\x12\x37\n\x07\x65ntries\x18\x01 \x03(\x0b\x32&.signaling.DiscoveryResponse.TypeEntryB\x08\n\x06result\"=\n\x16SubscribeActrUpRequest\x12#\n\x0btarget_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\"=\n\x17SubscribeActrUpResponse\x12\"\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x13.actr.ErrorResponse\"?\n\x18UnsubscribeActrUpRequest\x12#\n\x0btarget_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\"?\n\x19UnsubscribeActrUpResponse\x12\"\n\x05\x65rror\x18\x01 \x01(\x0b\x32\x13.actr.ErrorResponse\"-\n\x0b\x41\x63trUpEvent\x12\x1e\n\x08\x61\x63tor_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\"/\n\rActrDownEvent\x12\x1e\n\x08\x61\x63tor_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\"\x11\n\x0fPeerToSignaling\"\xfb\x03\n\x0f\x41\x63trToSignaling\x12\x1c\n\x06source\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\'\n\ncredential\x18\x02 \x02(\x0b\x32\x13.actr.AIdCredential\x12:\n\x12unregister_request\x18\x03 \x01(\x0b\x32\x1c.signaling.UnregisterRequestH\x00\x12\x1f\n\x04ping\x18\x04 \x01(\x0b\x32\x0f.signaling.PingH\x00\x12\x38\n\x11\x64iscovery_request\x18\n \x01(\x0b\x32\x1b.signaling.DiscoveryRequestH\x00\x12\x45\n\x18route_candidates_request\x18\x0b \x01(\x0b\x32!.signaling.RouteCandidatesRequestH\x00\x12\x46\n\x19subscribe_actr_up_request\x18\x14 \x01(\x0b\x32!.signaling.SubscribeActrUpRequestH\x00\x12J\n\x1bunsubscribe_actr_up_request\x18\x15 \x01(\x0b\x32#.signaling.UnsubscribeActrUpRequestH\x00\x12$\n\x05\x65rror\x18\x1e \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x42\t\n\x07payload\"\xc2\x04\n\x0fSignalingToActr\x12\x1c\n\x06target\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12<\n\x13unregister_response\x18\x03 \x01(\x0b\x32\x1d.signaling.UnregisterResponseH\x00\x12\x1f\n\x04pong\x18\x04 \x01(\x0b\x32\x0f.signaling.PongH\x00\x12:\n\x12\x64iscovery_response\x18\n \x01(\x0b\x32\x1c.signaling.DiscoveryResponseH\x00\x12G\n\x19route_candidates_response\x18\x0b \x01(\x0b\x32\".signaling.RouteCandidatesResponseH\x00\x12H\n\x1asubscribe_actr_up_response\x18\x14 \x01(\x0b\x32\".signaling.SubscribeActrUpResponseH\x00\x12L\n\x1cunsubscribe_actr_up_response\x18\x15 \x01(\x0b\x32$.signaling.UnsubscribeActrUpResponseH\x00\x12/\n\ractr_up_event\x18\x16 \x01(\x0b\x32\x16.signaling.ActrUpEventH\x00\x12$\n\x05\x65rror\x18\x1e \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x12\x33\n\x0f\x61\x63tr_down_event\x18( \x01(\x0b\x32\x18.signaling.ActrDownEventH\x00\x42\t\n\x07payload\"\x87\x03\n\tActrRelay\x12\x1c\n\x06source\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\'\n\ncredential\x18\x02 \x02(\x0b\x32\x13.actr.AIdCredential\x12\x1c\n\x06target\x18\x03 \x02(\x0b\x32\x0c.actr.ActrId\x12-\n\rice_candidate\x18\n \x01(\x0b\x32\x14.webrtc.IceCandidateH\x00\x12\x39\n\x13session_description\x18\x0b \x01(\x0b\x32\x1a.webrtc.SessionDescriptionH\x00\x12\x33\n\x10role_negotiation\x18\x0c \x01(\x0b\x32\x17.webrtc.RoleNegotiationH\x00\x12\x31\n\x0frole_assignment\x18\r \x01(\x0b\x32\x16.webrtc.RoleAssignmentH\x00\x12\x38\n\x13ice_restart_request\x18\x0e \x01(\x0b\x32\x19.webrtc.IceRestartRequestH\x00\x42\t\n\x07payload\"\x83\x03\n\x11SignalingEnvelope\x12\x18\n\x10\x65nvelope_version\x18\x01 \x02(\r\x12\x13\n\x0b\x65nvelope_id\x18\x02 \x02(\t\x12\x11\n\treply_for\x18\x03 \x01(\t\x12\x13\n\x0btraceparent\x18\x05 \x01(\t\x12\x12\n\ntracestate\x18\x06 \x01(\t\x12\x34\n\x0epeer_to_server\x18\n \x01(\x0b\x32\x1a.signaling.PeerToSignalingH\x00\x12\x34\n\x0e\x61\x63tr_to_server\x18\x0b \x01(\x0b\x32\x1a.signaling.ActrToSignalingH\x00\x12\x34\n\x0eserver_to_actr\x18\x0c \x01(\x0b\x32\x1a.signaling.SignalingToActrH\x00\x12*\n\nactr_relay\x18\r \x01(\x0b\x32\x14.signaling.ActrRelayH\x00\x12-\n\x0e\x65nvelope_error\x18\x0e \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x42\x06\n\x04\x66low')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61\x63tr/protocol/signaling.proto\x12\tsignaling\x1a\x18\x61\x63tr/protocol/actr.proto\x1a\x1a\x61\x63tr/protocol/webrtc.proto\"q\n\x04Ping\x12\x39\n\x0c\x61vailability\x18\x01 \x01(\x0e\x32#.signaling.ServiceAvailabilityState\x12\x15\n\rpower_reserve\x18\x02 \x01(\x02\x12\x17\n\x0fmailbox_backlog\x18\x03 \x01(\x02\"2\n\x04Pong\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x1d\n\x15suggest_interval_secs\x18\x02 \x01(\r\"B\n\x11UnregisterRequest\x12\x1d\n\x07\x61\x63tr_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x93\x01\n\x12UnregisterResponse\x12=\n\x07success\x18\x01 \x01(\x0b\x32*.signaling.UnregisterResponse.UnregisterOkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x1a\x0e\n\x0cUnregisterOkB\x08\n\x06result\"\xd6\x01\n\x16RouteCandidatesRequest\x12#\n\x0btarget_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\x12I\n\x08\x63riteria\x18\x02 \x01(\x0b\x32\x37.signaling.RouteCandidatesRequest.NodeSelectionCriteria\x12\x1a\n\x12\x63lient_fingerprint\x18\x04 \x01(\t\x1a\x30\n\x15NodeSelectionCriteria\x12\x17\n\x0f\x63\x61ndidate_count\x18\x01 \x01(\r\"\xab\x01\n\x17RouteCandidatesResponse\x12\x38\n\x07success\x18\x01 \x01(\x0b\x32%.signaling.RouteCandidatesResponse.OkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x1a&\n\x02Ok\x12 \n\ncandidates\x18\x01 \x03(\x0b\x32\x0c.actr.ActrIdB\x08\n\x06result\";\n\x10\x44iscoveryRequest\x12\x14\n\x0cmanufacturer\x18\x01 \x01(\t\x12\x11\n\x05limit\x18\x02 \x01(\r:\x02\x36\x34\"\x91\x02\n\x11\x44iscoveryResponse\x12\x32\n\x07success\x18\x01 \x01(\x0b\x32\x1f.signaling.DiscoveryResponse.OkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x1aY\n\tTypeEntry\x12!\n\tactr_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x1b\n\x13service_fingerprint\x18\x04 \x01(\t\x1a=\n\x02Ok\x12\x37\n\x07\x65ntries\x18\x01 \x03(\x0b\x32&.signaling.DiscoveryResponse.TypeEntryB\x08\n\x06result\"=\n\x16SubscribeActrUpRequest\x12#\n\x0btarget_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\"\x9b\x01\n\x17SubscribeActrUpResponse\x12\x41\n\x07success\x18\x01 \x01(\x0b\x32..signaling.SubscribeActrUpResponse.SubscribeOkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x1a\r\n\x0bSubscribeOkB\x08\n\x06result\"?\n\x18UnsubscribeActrUpRequest\x12#\n\x0btarget_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\"\xa3\x01\n\x19UnsubscribeActrUpResponse\x12\x45\n\x07success\x18\x01 \x01(\x0b\x32\x32.signaling.UnsubscribeActrUpResponse.UnsubscribeOkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x1a\x0f\n\rUnsubscribeOkB\x08\n\x06result\"-\n\x0b\x41\x63trUpEvent\x12\x1e\n\x08\x61\x63tor_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\"/\n\rActrDownEvent\x12\x1e\n\x08\x61\x63tor_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\"\x11\n\x0fPeerToSignaling\"\xfb\x03\n\x0f\x41\x63trToSignaling\x12\x1c\n\x06source\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\'\n\ncredential\x18\x02 \x02(\x0b\x32\x13.actr.AIdCredential\x12:\n\x12unregister_request\x18\x03 \x01(\x0b\x32\x1c.signaling.UnregisterRequestH\x00\x12\x1f\n\x04ping\x18\x04 \x01(\x0b\x32\x0f.signaling.PingH\x00\x12\x38\n\x11\x64iscovery_request\x18\n \x01(\x0b\x32\x1b.signaling.DiscoveryRequestH\x00\x12\x45\n\x18route_candidates_request\x18\x0b \x01(\x0b\x32!.signaling.RouteCandidatesRequestH\x00\x12\x46\n\x19subscribe_actr_up_request\x18\x14 \x01(\x0b\x32!.signaling.SubscribeActrUpRequestH\x00\x12J\n\x1bunsubscribe_actr_up_request\x18\x15 \x01(\x0b\x32#.signaling.UnsubscribeActrUpRequestH\x00\x12$\n\x05\x65rror\x18\x1e \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x42\t\n\x07payload\"\xc2\x04\n\x0fSignalingToActr\x12\x1c\n\x06target\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12<\n\x13unregister_response\x18\x03 \x01(\x0b\x32\x1d.signaling.UnregisterResponseH\x00\x12\x1f\n\x04pong\x18\x04 \x01(\x0b\x32\x0f.signaling.PongH\x00\x12:\n\x12\x64iscovery_response\x18\n \x01(\x0b\x32\x1c.signaling.DiscoveryResponseH\x00\x12G\n\x19route_candidates_response\x18\x0b \x01(\x0b\x32\".signaling.RouteCandidatesResponseH\x00\x12H\n\x1asubscribe_actr_up_response\x18\x14 \x01(\x0b\x32\".signaling.SubscribeActrUpResponseH\x00\x12L\n\x1cunsubscribe_actr_up_response\x18\x15 \x01(\x0b\x32$.signaling.UnsubscribeActrUpResponseH\x00\x12/\n\ractr_up_event\x18\x16 \x01(\x0b\x32\x16.signaling.ActrUpEventH\x00\x12$\n\x05\x65rror\x18\x1e \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x12\x33\n\x0f\x61\x63tr_down_event\x18( \x01(\x0b\x32\x18.signaling.ActrDownEventH\x00\x42\t\n\x07payload\"\x87\x03\n\tActrRelay\x12\x1c\n\x06source\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\'\n\ncredential\x18\x02 \x02(\x0b\x32\x13.actr.AIdCredential\x12\x1c\n\x06target\x18\x03 \x02(\x0b\x32\x0c.actr.ActrId\x12-\n\rice_candidate\x18\n \x01(\x0b\x32\x14.webrtc.IceCandidateH\x00\x12\x39\n\x13session_description\x18\x0b \x01(\x0b\x32\x1a.webrtc.SessionDescriptionH\x00\x12\x33\n\x10role_negotiation\x18\x0c \x01(\x0b\x32\x17.webrtc.RoleNegotiationH\x00\x12\x31\n\x0frole_assignment\x18\r \x01(\x0b\x32\x16.webrtc.RoleAssignmentH\x00\x12\x38\n\x13ice_restart_request\x18\x0e \x01(\x0b\x32\x19.webrtc.IceRestartRequestH\x00\x42\t\n\x07payload\"\x83\x03\n\x11SignalingEnvelope\x12\x18\n\x10\x65nvelope_version\x18\x01 \x02(\r\x12\x13\n\x0b\x65nvelope_id\x18\x02 \x02(\t\x12\x11\n\treply_for\x18\x03 \x01(\t\x12\x13\n\x0btraceparent\x18\x05 \x01(\t\x12\x12\n\ntracestate\x18\x06 \x01(\t\x12\x34\n\x0epeer_to_server\x18\n \x01(\x0b\x32\x1a.signaling.PeerToSignalingH\x00\x12\x34\n\x0e\x61\x63tr_to_server\x18\x0b \x01(\x0b\x32\x1a.signaling.ActrToSignalingH\x00\x12\x34\n\x0eserver_to_actr\x18\x0c \x01(\x0b\x32\x1a.signaling.SignalingToActrH\x00\x12*\n\nactr_relay\x18\r \x01(\x0b\x32\x14.signaling.ActrRelayH\x00\x12-\n\x0e\x65nvelope_error\x18\x0e \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x42\x06\n\x04\x66low*S\n\x18ServiceAvailabilityState\x12\x08\n\x04\x46ULL\x10\x00\x12\x0c\n\x08\x44\x45GRADED\x10\x01\x12\x0e\n\nOVERLOADED\x10\x02\x12\x0f\n\x0bUNAVAILABLE\x10\x03')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'actr.protocol.signaling_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SERVICEAVAILABILITYSTATE']._serialized_start=3653
+  _globals['_SERVICEAVAILABILITYSTATE']._serialized_end=3736
   _globals['_PING']._serialized_start=98
-  _globals['_PING']._serialized_end=174
-  _globals['_PONG']._serialized_start=176
-  _globals['_PONG']._serialized_end=226
-  _globals['_UNREGISTERREQUEST']._serialized_start=228
-  _globals['_UNREGISTERREQUEST']._serialized_end=263
-  _globals['_UNREGISTERRESPONSE']._serialized_start=265
-  _globals['_UNREGISTERRESPONSE']._serialized_end=285
-  _globals['_ROUTECANDIDATESREQUEST']._serialized_start=288
-  _globals['_ROUTECANDIDATESREQUEST']._serialized_end=502
-  _globals['_ROUTECANDIDATESREQUEST_NODESELECTIONCRITERIA']._serialized_start=454
-  _globals['_ROUTECANDIDATESREQUEST_NODESELECTIONCRITERIA']._serialized_end=502
-  _globals['_ROUTECANDIDATESRESPONSE']._serialized_start=505
-  _globals['_ROUTECANDIDATESRESPONSE']._serialized_end=676
-  _globals['_ROUTECANDIDATESRESPONSE_OK']._serialized_start=628
-  _globals['_ROUTECANDIDATESRESPONSE_OK']._serialized_end=666
-  _globals['_DISCOVERYREQUEST']._serialized_start=678
-  _globals['_DISCOVERYREQUEST']._serialized_end=733
-  _globals['_DISCOVERYRESPONSE']._serialized_start=736
-  _globals['_DISCOVERYRESPONSE']._serialized_end=1009
-  _globals['_DISCOVERYRESPONSE_TYPEENTRY']._serialized_start=847
-  _globals['_DISCOVERYRESPONSE_TYPEENTRY']._serialized_end=936
-  _globals['_DISCOVERYRESPONSE_OK']._serialized_start=938
-  _globals['_DISCOVERYRESPONSE_OK']._serialized_end=999
-  _globals['_SUBSCRIBEACTRUPREQUEST']._serialized_start=1011
-  _globals['_SUBSCRIBEACTRUPREQUEST']._serialized_end=1072
-  _globals['_SUBSCRIBEACTRUPRESPONSE']._serialized_start=1074
-  _globals['_SUBSCRIBEACTRUPRESPONSE']._serialized_end=1135
-  _globals['_UNSUBSCRIBEACTRUPREQUEST']._serialized_start=1137
-  _globals['_UNSUBSCRIBEACTRUPREQUEST']._serialized_end=1200
-  _globals['_UNSUBSCRIBEACTRUPRESPONSE']._serialized_start=1202
-  _globals['_UNSUBSCRIBEACTRUPRESPONSE']._serialized_end=1265
-  _globals['_ACTRUPEVENT']._serialized_start=1267
-  _globals['_ACTRUPEVENT']._serialized_end=1312
-  _globals['_ACTRDOWNEVENT']._serialized_start=1314
-  _globals['_ACTRDOWNEVENT']._serialized_end=1361
-  _globals['_PEERTOSIGNALING']._serialized_start=1363
-  _globals['_PEERTOSIGNALING']._serialized_end=1380
-  _globals['_ACTRTOSIGNALING']._serialized_start=1383
-  _globals['_ACTRTOSIGNALING']._serialized_end=1890
-  _globals['_SIGNALINGTOACTR']._serialized_start=1893
-  _globals['_SIGNALINGTOACTR']._serialized_end=2471
-  _globals['_ACTRRELAY']._serialized_start=2474
-  _globals['_ACTRRELAY']._serialized_end=2865
-  _globals['_SIGNALINGENVELOPE']._serialized_start=2868
-  _globals['_SIGNALINGENVELOPE']._serialized_end=3255
+  _globals['_PING']._serialized_end=211
+  _globals['_PONG']._serialized_start=213
+  _globals['_PONG']._serialized_end=263
+  _globals['_UNREGISTERREQUEST']._serialized_start=265
+  _globals['_UNREGISTERREQUEST']._serialized_end=331
+  _globals['_UNREGISTERRESPONSE']._serialized_start=334
+  _globals['_UNREGISTERRESPONSE']._serialized_end=481
+  _globals['_UNREGISTERRESPONSE_UNREGISTEROK']._serialized_start=457
+  _globals['_UNREGISTERRESPONSE_UNREGISTEROK']._serialized_end=471
+  _globals['_ROUTECANDIDATESREQUEST']._serialized_start=484
+  _globals['_ROUTECANDIDATESREQUEST']._serialized_end=698
+  _globals['_ROUTECANDIDATESREQUEST_NODESELECTIONCRITERIA']._serialized_start=650
+  _globals['_ROUTECANDIDATESREQUEST_NODESELECTIONCRITERIA']._serialized_end=698
+  _globals['_ROUTECANDIDATESRESPONSE']._serialized_start=701
+  _globals['_ROUTECANDIDATESRESPONSE']._serialized_end=872
+  _globals['_ROUTECANDIDATESRESPONSE_OK']._serialized_start=824
+  _globals['_ROUTECANDIDATESRESPONSE_OK']._serialized_end=862
+  _globals['_DISCOVERYREQUEST']._serialized_start=874
+  _globals['_DISCOVERYREQUEST']._serialized_end=933
+  _globals['_DISCOVERYRESPONSE']._serialized_start=936
+  _globals['_DISCOVERYRESPONSE']._serialized_end=1209
+  _globals['_DISCOVERYRESPONSE_TYPEENTRY']._serialized_start=1047
+  _globals['_DISCOVERYRESPONSE_TYPEENTRY']._serialized_end=1136
+  _globals['_DISCOVERYRESPONSE_OK']._serialized_start=1138
+  _globals['_DISCOVERYRESPONSE_OK']._serialized_end=1199
+  _globals['_SUBSCRIBEACTRUPREQUEST']._serialized_start=1211
+  _globals['_SUBSCRIBEACTRUPREQUEST']._serialized_end=1272
+  _globals['_SUBSCRIBEACTRUPRESPONSE']._serialized_start=1275
+  _globals['_SUBSCRIBEACTRUPRESPONSE']._serialized_end=1430
+  _globals['_SUBSCRIBEACTRUPRESPONSE_SUBSCRIBEOK']._serialized_start=1407
+  _globals['_SUBSCRIBEACTRUPRESPONSE_SUBSCRIBEOK']._serialized_end=1420
+  _globals['_UNSUBSCRIBEACTRUPREQUEST']._serialized_start=1432
+  _globals['_UNSUBSCRIBEACTRUPREQUEST']._serialized_end=1495
+  _globals['_UNSUBSCRIBEACTRUPRESPONSE']._serialized_start=1498
+  _globals['_UNSUBSCRIBEACTRUPRESPONSE']._serialized_end=1661
+  _globals['_UNSUBSCRIBEACTRUPRESPONSE_UNSUBSCRIBEOK']._serialized_start=1636
+  _globals['_UNSUBSCRIBEACTRUPRESPONSE_UNSUBSCRIBEOK']._serialized_end=1651
+  _globals['_ACTRUPEVENT']._serialized_start=1663
+  _globals['_ACTRUPEVENT']._serialized_end=1708
+  _globals['_ACTRDOWNEVENT']._serialized_start=1710
+  _globals['_ACTRDOWNEVENT']._serialized_end=1757
+  _globals['_PEERTOSIGNALING']._serialized_start=1759
+  _globals['_PEERTOSIGNALING']._serialized_end=1776
+  _globals['_ACTRTOSIGNALING']._serialized_start=1779
+  _globals['_ACTRTOSIGNALING']._serialized_end=2286
+  _globals['_SIGNALINGTOACTR']._serialized_start=2289
+  _globals['_SIGNALINGTOACTR']._serialized_end=2867
+  _globals['_ACTRRELAY']._serialized_start=2870
+  _globals['_ACTRRELAY']._serialized_end=3261
+  _globals['_SIGNALINGENVELOPE']._serialized_start=3264
+  _globals['_SIGNALINGENVELOPE']._serialized_end=3651
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from actr.protocol import actr_pb2 as _actr_pb2
 from actr.protocol import webrtc_pb2 as _webrtc_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,15 +9,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ServiceAvailabilityState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FULL: _ClassVar[ServiceAvailabilityState]
+    DEGRADED: _ClassVar[ServiceAvailabilityState]
+    OVERLOADED: _ClassVar[ServiceAvailabilityState]
+    UNAVAILABLE: _ClassVar[ServiceAvailabilityState]
+FULL: ServiceAvailabilityState
+DEGRADED: ServiceAvailabilityState
+OVERLOADED: ServiceAvailabilityState
+UNAVAILABLE: ServiceAvailabilityState
+
 class Ping(_message.Message):
     __slots__ = ("availability", "power_reserve", "mailbox_backlog")
     AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
     POWER_RESERVE_FIELD_NUMBER: _ClassVar[int]
     MAILBOX_BACKLOG_FIELD_NUMBER: _ClassVar[int]
-    availability: int
+    availability: ServiceAvailabilityState
     power_reserve: float
     mailbox_backlog: float
-    def __init__(self, availability: _Optional[int] = ..., power_reserve: _Optional[float] = ..., mailbox_backlog: _Optional[float] = ...) -> None: ...
+    def __init__(self, availability: _Optional[_Union[ServiceAvailabilityState, str]] = ..., power_reserve: _Optional[float] = ..., mailbox_backlog: _Optional[float] = ...) -> None: ...
 
 class Pong(_message.Message):
     __slots__ = ("seq", "suggest_interval_secs")
@@ -27,14 +39,23 @@ class Pong(_message.Message):
     def __init__(self, seq: _Optional[int] = ..., suggest_interval_secs: _Optional[int] = ...) -> None: ...
 
 class UnregisterRequest(_message.Message):
-    __slots__ = ("reason",)
+    __slots__ = ("actr_id", "reason")
+    ACTR_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    actr_id: _actr_pb2.ActrId
     reason: str
-    def __init__(self, reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, actr_id: _Optional[_Union[_actr_pb2.ActrId, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class UnregisterResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("success", "error")
+    class UnregisterOk(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    success: UnregisterResponse.UnregisterOk
+    error: _actr_pb2.ErrorResponse
+    def __init__(self, success: _Optional[_Union[UnregisterResponse.UnregisterOk, _Mapping]] = ..., error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ...) -> None: ...
 
 class RouteCandidatesRequest(_message.Message):
     __slots__ = ("target_type", "criteria", "client_fingerprint")
@@ -101,10 +122,15 @@ class SubscribeActrUpRequest(_message.Message):
     def __init__(self, target_type: _Optional[_Union[_actr_pb2.ActrType, _Mapping]] = ...) -> None: ...
 
 class SubscribeActrUpResponse(_message.Message):
-    __slots__ = ("error",)
+    __slots__ = ("success", "error")
+    class SubscribeOk(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    success: SubscribeActrUpResponse.SubscribeOk
     error: _actr_pb2.ErrorResponse
-    def __init__(self, error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, success: _Optional[_Union[SubscribeActrUpResponse.SubscribeOk, _Mapping]] = ..., error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ...) -> None: ...
 
 class UnsubscribeActrUpRequest(_message.Message):
     __slots__ = ("target_type",)
@@ -113,10 +139,15 @@ class UnsubscribeActrUpRequest(_message.Message):
     def __init__(self, target_type: _Optional[_Union[_actr_pb2.ActrType, _Mapping]] = ...) -> None: ...
 
 class UnsubscribeActrUpResponse(_message.Message):
-    __slots__ = ("error",)
+    __slots__ = ("success", "error")
+    class UnsubscribeOk(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    success: UnsubscribeActrUpResponse.UnsubscribeOk
     error: _actr_pb2.ErrorResponse
-    def __init__(self, error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, success: _Optional[_Union[UnsubscribeActrUpResponse.UnsubscribeOk, _Mapping]] = ..., error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ...) -> None: ...
 
 class ActrUpEvent(_message.Message):
     __slots__ = ("actor_id",)

@@ -36,8 +36,8 @@ class SessionDescription(_message.Message):
     SDP_EXCHANGE_ID_FIELD_NUMBER: _ClassVar[int]
     type: SessionDescription.Type
     sdp: str
-    sdp_exchange_id: int
-    def __init__(self, type: _Optional[_Union[SessionDescription.Type, str]] = ..., sdp: _Optional[str] = ..., sdp_exchange_id: _Optional[int] = ...) -> None: ...
+    sdp_exchange_id: str
+    def __init__(self, type: _Optional[_Union[SessionDescription.Type, str]] = ..., sdp: _Optional[str] = ..., sdp_exchange_id: _Optional[str] = ...) -> None: ...
 
 class RoleNegotiation(_message.Message):
     __slots__ = ("to", "realm_id")

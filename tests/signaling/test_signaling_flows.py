@@ -257,7 +257,9 @@ async def test_sig3_unregister_announces_down_at_once_and_identity_stays_renewab
     await ask(watcher, subscribe_request("acme:echo:1.0"))
     a = await join(http, base, "acme:echo:1.0")
     assert (await receive_env(watcher.ws)).server_to_actr.HasField("actr_up_event")
-    answer = await ask(a, ActrToSignaling(unregister_request=UnregisterRequest(reason="bye")))
+    answer = await ask(
+        a, ActrToSignaling(unregister_request=UnregisterRequest(actr_id=a.id, reason="bye"))
+    )
     assert answer.server_to_actr.HasField("unregister_response")
     assert await wait_closed(a.ws) == 1000
     # Down at once, not after the 30 s grace.
