@@ -96,7 +96,6 @@ class Peer:
         self.pc = RTCPeerConnection(transport.rtc_configuration())
         self.channels: dict[int, RTCDataChannel] = {}
         self.fragmenters: dict[int, Fragmenter] = {}
-        self.reassemblers: dict[int, Reassembler] = {}
         self._drained: dict[int, asyncio.Event] = {}
         self.ready = asyncio.Event()
         self.settled = asyncio.Event()  # ready, or failed: what a connecting caller waits on
@@ -121,30 +120,35 @@ class Peer:
             return
         ptype = spec[0]
         cfg = self.transport.config
+        # Each channel reassembles its own frames: if both sides open the same
+        # label lazily there are two channels of one type, and both are heard.
+        reassembler = Reassembler(max_message_size=cfg.max_message_size)
+        channel.on("message", lambda data: self._on_frame(ptype, reassembler, data))
+        channel.on("close", lambda: self._on_channel_close(ptype, channel))
+        current = self.channels.get(ptype)
+        if current is not None and current.readyState in ("connecting", "open"):
+            return  # we send on the one we had
         self.channels[ptype] = channel
-        self.fragmenters[ptype] = Fragmenter(cfg.max_message_size)
-        self.reassemblers[ptype] = Reassembler(max_message_size=cfg.max_message_size)
+        self.fragmenters.setdefault(ptype, Fragmenter(cfg.max_message_size))
         drained = asyncio.Event()
         drained.set()
         self._drained[ptype] = drained
         channel.bufferedAmountLowThreshold = cfg.low_water
         channel.on("bufferedamountlow", drained.set)
-        channel.on("message", lambda data: self._on_frame(ptype, data))
         channel.on("open", self._check_ready)
-        channel.on("close", lambda: self._on_channel_close(ptype))
         self._check_ready()
 
     def _check_ready(self) -> None:
-        if len(self.channels) == len(CHANNELS) and all(
-            c.readyState == "open" for c in self.channels.values()
-        ):
-            if self.ready.is_set():
-                return
-            log.info("peer_ready peer=%s", self.key)
-            self.ready.set()
-            self.settled.set()
-            if self.transport.on_peer_ready is not None:
-                self.transport.on_peer_ready(self)
+        # RPC_RELIABLE is what a connection needs; the other channels may open later,
+        # from either side (DC-1; actr's offerer opens only this one up front).
+        rpc = self.channels.get(PayloadType.RPC_RELIABLE)
+        if rpc is None or rpc.readyState != "open" or self.ready.is_set():
+            return
+        log.info("peer_ready peer=%s", self.key)
+        self.ready.set()
+        self.settled.set()
+        if self.transport.on_peer_ready is not None:
+            self.transport.on_peer_ready(self)
 
     def _on_state(self) -> None:
         state = self.pc.connectionState
@@ -152,21 +156,48 @@ class Peer:
         if state in ("failed", "closed"):
             self.transport._peer_failed(self, Unavailable(f"connection to {self.key} {state}"))
 
-    def _on_channel_close(self, ptype: int) -> None:
-        if not self.closed:
+    def _on_channel_close(self, ptype: int, channel: RTCDataChannel) -> None:
+        if self.closed or self.channels.get(ptype) is not channel:
+            return
+        if ptype == PayloadType.RPC_RELIABLE:
             self.transport._peer_failed(
                 self, Unavailable(f"channel {PayloadType.Name(ptype)} to {self.key} closed")
             )
+        else:
+            del self.channels[ptype]  # opened again on the next send
+
+    async def _channel_for(self, ptype: int) -> RTCDataChannel:
+        """The open channel of ``ptype``, opening it now if the peer has none yet."""
+        channel = self.channels.get(ptype)
+        if channel is None or channel.readyState in ("closing", "closed"):
+            label = PayloadType.Name(ptype)
+            if label not in CHANNELS or not self.ready.is_set():
+                raise ConnectionNotReady(f"channel {label} to {self.key} not open")
+            self._adopt_channel(self.pc.createDataChannel(label, **CHANNELS[label][1]))
+            channel = self.channels[ptype]
+        if channel.readyState != "open":
+            opened = asyncio.Event()
+            channel.on("open", opened.set)
+            waiter = asyncio.ensure_future(opened.wait())
+            try:
+                await asyncio.wait({waiter}, timeout=self.transport.config.connect_timeout)
+            finally:
+                waiter.cancel()
+            if channel.readyState != "open":
+                raise ConnectionNotReady(
+                    f"channel {PayloadType.Name(ptype)} to {self.key} did not open"
+                )
+        return channel
 
     # -- data ----------------------------------------------------------------
 
-    def _on_frame(self, ptype: int, data: bytes | str) -> None:
+    def _on_frame(self, ptype: int, reassembler: Reassembler, data: bytes | str) -> None:
         if isinstance(data, str):
             self.transport.counters["text_frame"] += 1
             return
         loop = asyncio.get_running_loop()
         try:
-            message = self.reassemblers[ptype].feed(data, loop.time())
+            message = reassembler.feed(data, loop.time())
         except FrameRejected as e:
             self.transport.counters["frame_" + e.reason] += 1
             log.warning("frame_rejected peer=%s reason=%s", self.key, e)
@@ -179,7 +210,7 @@ class Peer:
             raise self.failure or Unavailable(f"connection to {self.key} closed")
         channel = self.channels.get(ptype)
         if channel is None or channel.readyState != "open":
-            raise ConnectionNotReady(f"channel {PayloadType.Name(ptype)} to {self.key} not open")
+            channel = await self._channel_for(ptype)
         try:
             frames = self.fragmenters[ptype].fragment(data)
         except ValueError as e:
