@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -65,16 +63,6 @@ async def runtime_stats(client: actr.Node, target: str) -> dict[str, Any]:
     raw = await client.call_raw(target, STATS_ROUTE, b"", timeout=10)
     stats: dict[str, Any] = json.loads(raw)
     return stats
-
-
-def need_binary(name: str) -> str:
-    """The path of a service binary; skips when it is missing, unless CI demands it."""
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("ACTR_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{name} is required (ACTR_REQUIRE_SERVICES=1): run scripts/services.sh")
-        pytest.skip(f"{name} not installed (scripts/services.sh installs it)")
-    return path
 
 
 @pytest.fixture

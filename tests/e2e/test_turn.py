@@ -3,55 +3,22 @@
 
 from __future__ import annotations
 
-import re
-import socket
+import asyncio
 
 import pytest
 
 from examples.echo_pb2 import SayReply, SayRequest
-from examples.launch import Proc
-from tests.e2e.conftest import Cluster, need_binary, runtime_stats
+from tests.e2e.conftest import Cluster, runtime_stats
+from tests.services import start_turnserver
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "turn-shared-secret"
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def test_ais4_force_relay_daemons_call_through_coturn(cluster: Cluster) -> None:
-    binary = need_binary("turnserver")
-    port = free_udp_port()
-    turn = Proc(
-        "turnserver",
-        [
-            binary,
-            "-n",
-            "--listening-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--relay-ip=127.0.0.1",
-            "--allow-loopback-peers",
-            "--use-auth-secret",
-            f"--static-auth-secret={SECRET}",
-            "--realm=actr",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            f"--userdb={cluster.work / 'turndb'}",
-            f"--pidfile={cluster.work / 'turn.pid'}",
-            "--log-file=stdout",
-            "--simple-log",
-            "--min-port=49152",
-            "--max-port=65000",
-        ],
-    )
+    turn, port = await asyncio.to_thread(start_turnserver, cluster.work, SECRET)
     cluster.procs["turn"] = turn
-    turn.wait_for(re.compile("Total General servers"), 20)
     url = f"turn:127.0.0.1:{port}"
     # The signaling server hands out coturn use-auth-secret credentials at registration.
     await cluster.start_signaling(extra=f'[turn]\nurls = ["{url}"]\nsecret = "{SECRET}"\n')

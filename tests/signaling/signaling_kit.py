@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import shutil
-import socket
 import uuid
 from dataclasses import dataclass
 
 import aiohttp
-import pytest
 
 from actr.identity import id_text, parse_type
 from actr.protocol.actr_pb2 import (
@@ -233,20 +229,3 @@ async def no_frame_before_pong(actor: Actor) -> None:
 
     answer = await ask(actor, ActrToSignaling(ping=Ping()))
     assert answer.server_to_actr.HasField("pong"), answer
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def need_binary(name: str) -> str:
-    """The binary's path; a skip (or, with ACTR_REQUIRE_SERVICES=1, a failure) without it."""
-    path = shutil.which(name)
-    if path is None:
-        why = f"{name} is not installed (scripts/services.sh installs it)"
-        if os.environ.get("ACTR_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{why}, and ACTR_REQUIRE_SERVICES=1")
-        pytest.skip(why)
-    return path
