@@ -32,8 +32,9 @@ from typing import Any, NamedTuple
 import aiosqlite
 from google.protobuf.message import DecodeError
 
+from actr.envelopes import error_answer
 from actr.errors import ErrorCode, ResourceExhausted
-from actr.protocol.actr_pb2 import Direction, ErrorResponse, RpcEnvelope
+from actr.protocol.actr_pb2 import Direction, RpcEnvelope
 
 log = logging.getLogger(__name__)
 
@@ -625,13 +626,7 @@ def _dead_answer(envelope: bytes, reason: str) -> bytes | None:
         return None
     if env.direction != Direction.DIRECTION_REQUEST:
         return None
-    return RpcEnvelope(
-        route_key=env.route_key,
-        direction=Direction.DIRECTION_RESPONSE,
-        request_id=env.request_id,
-        timeout_ms=0,
-        error=ErrorResponse(code=ErrorCode.INTERNAL, message=f"dead-lettered: {reason}"),
-    ).SerializeToString()
+    return error_answer(env, ErrorCode.INTERNAL, f"dead-lettered: {reason}").SerializeToString()
 
 
 def _bury(db: sqlite3.Connection, records: list[MailboxRecord], reason: str, now: float) -> None:

@@ -22,6 +22,7 @@ from actr import telemetry
 from actr.acl import acl_allows
 from actr.actor import Actor, Context, Route
 from actr.config import NodeConfig
+from actr.envelopes import error_answer, payload_answer
 from actr.errors import (
     ActrError,
     DecodeFailure,
@@ -41,7 +42,6 @@ from actr.protocol.actr_pb2 import (
     ActrId,
     DataStream,
     Direction,
-    ErrorResponse,
     PayloadType,
     RpcEnvelope,
 )
@@ -60,16 +60,6 @@ STATS_ROUTE = "actr.v1.Runtime.Stats"
 
 def _encode(message: Message | bytes) -> bytes:
     return message if isinstance(message, bytes) else message.SerializeToString()
-
-
-def _error_envelope(request: RpcEnvelope, code: int, message: str) -> RpcEnvelope:
-    return RpcEnvelope(
-        route_key=request.route_key,
-        direction=Direction.DIRECTION_RESPONSE,
-        request_id=request.request_id,
-        timeout_ms=0,
-        error=ErrorResponse(code=code, message=message),
-    )
 
 
 class StartAborted(Exception):
@@ -371,7 +361,7 @@ class Node:
         elif isinstance(action, Chunk):
             self.streams.deliver(peer.key, action.chunk)
         elif isinstance(action, Reject):
-            reply = _error_envelope(action.envelope, action.code, action.message)
+            reply = error_answer(action.envelope, action.code, action.message)
             self._spawn(self._answer(peer.key, action.payload_type, reply.SerializeToString()))
         elif isinstance(action, Drop):
             self.counters["dropped_" + action.reason] += 1
@@ -390,7 +380,7 @@ class Node:
         if refusal is not None:
             self.counters["refused_" + refusal[0].name.lower()] += 1
             if is_request:
-                reply = _error_envelope(env, refusal[0], refusal[1])
+                reply = error_answer(env, refusal[0], refusal[1])
                 await self._answer(peer.key, action.payload_type, reply.SerializeToString())
             return
         assert self.mailbox is not None
@@ -406,7 +396,7 @@ class Node:
             # MBX-5: refused, never silently dropped; the caller sees why.
             self.counters["refused_mailbox_full"] += 1
             if is_request:
-                reply = _error_envelope(env, ErrorCode.RESOURCE_EXHAUSTED, e.message)
+                reply = error_answer(env, ErrorCode.RESOURCE_EXHAUSTED, e.message)
                 await self._answer(peer.key, action.payload_type, reply.SerializeToString())
             return
         if result.outcome is Outcome.DUPLICATE_ANSWERED:
@@ -442,15 +432,9 @@ class Node:
         if env.direction != Direction.DIRECTION_REQUEST:
             return
         if self.actor is not None and not acl_allows(self.actor.acl, self.actr_id, peer.remote):
-            reply = _error_envelope(env, ErrorCode.PERMISSION_DENIED, "stats refused")
+            reply = error_answer(env, ErrorCode.PERMISSION_DENIED, "stats refused")
         else:
-            reply = RpcEnvelope(
-                route_key=env.route_key,
-                direction=Direction.DIRECTION_RESPONSE,
-                request_id=env.request_id,
-                timeout_ms=0,
-                payload=json.dumps(self.stats()).encode(),
-            )
+            reply = payload_answer(env, json.dumps(self.stats()).encode())
         await self._answer(peer.key, action.payload_type, reply.SerializeToString())
 
     async def _answer(self, caller: str, ptype: int, data: bytes) -> None:
@@ -596,19 +580,19 @@ class Node:
             waited = time.time() - record.accepted_at
             if waited * 1000 > env.timeout_ms:
                 self.counters["expired_in_mailbox"] += 1
-                return _error_envelope(
+                return error_answer(
                     env, ErrorCode.TIMED_OUT, f"deadline passed after {waited:.3f}s in mailbox"
                 )
         route = self.routes.get(env.route_key)
         if route is None:
-            return _error_envelope(env, ErrorCode.UNKNOWN_ROUTE, f"no handler for {env.route_key}")
+            return error_answer(env, ErrorCode.UNKNOWN_ROUTE, f"no handler for {env.route_key}")
         request: Message | bytes = env.payload
         if route.request_type is not None:
             msg = route.request_type()
             try:
                 msg.ParseFromString(env.payload)
             except DecodeError:
-                return _error_envelope(
+                return error_answer(
                     env,
                     ErrorCode.DECODE_FAILURE,
                     f"payload is not a {route.request_type.DESCRIPTOR.full_name}",
@@ -625,20 +609,14 @@ class Node:
         try:
             result = await handler(request, ctx)
         except ActrError as e:
-            return _error_envelope(env, e.raw_code, e.message)
+            return error_answer(env, e.raw_code, e.message)
         except Exception as e:
             log.warning("handler_failed route=%s error=%r", env.route_key, e)
             self.counters["handler_failed"] += 1
             self._hook(self.actor.on_error(ctx, e))
-            return _error_envelope(env, ErrorCode.APPLICATION_ERROR, f"{type(e).__name__}: {e}")
+            return error_answer(env, ErrorCode.APPLICATION_ERROR, f"{type(e).__name__}: {e}")
         try:
             payload = b"" if result is None else _encode(result)
         except Exception as e:
-            return _error_envelope(env, ErrorCode.INTERNAL, f"handler result not encodable: {e}")
-        return RpcEnvelope(
-            route_key=env.route_key,
-            direction=Direction.DIRECTION_RESPONSE,
-            request_id=env.request_id,
-            timeout_ms=0,
-            payload=payload,
-        )
+            return error_answer(env, ErrorCode.INTERNAL, f"handler result not encodable: {e}")
+        return payload_answer(env, payload)

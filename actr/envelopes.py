@@ -1,0 +1,26 @@
+"""Building the RESPONSE to a request (ENV-2, ENV-4): the same route_key and
+request_id, timeout_ms 0, and exactly one of payload or error."""
+
+from __future__ import annotations
+
+from actr.protocol.actr_pb2 import Direction, ErrorResponse, RpcEnvelope
+
+
+def payload_answer(request: RpcEnvelope, payload: bytes) -> RpcEnvelope:
+    return RpcEnvelope(
+        route_key=request.route_key,
+        direction=Direction.DIRECTION_RESPONSE,
+        request_id=request.request_id,
+        timeout_ms=0,
+        payload=payload,
+    )
+
+
+def error_answer(request: RpcEnvelope, code: int, message: str) -> RpcEnvelope:
+    return RpcEnvelope(
+        route_key=request.route_key,
+        direction=Direction.DIRECTION_RESPONSE,
+        request_id=request.request_id,
+        timeout_ms=0,
+        error=ErrorResponse(code=code, message=message),
+    )
