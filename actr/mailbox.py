@@ -20,6 +20,7 @@ aiosqlite call (a thread hop) is shared by the whole batch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
@@ -384,12 +385,16 @@ class Mailbox:
                 count, size = _count(db)
             acks = [jobs[i][1] for i in by_kind.get("ack", [])]
             if acks:
-                db.executemany(
+                _execute_rows(
+                    db,
                     "INSERT OR REPLACE INTO answers (caller, request_id, answer, answered_at)"
-                    " VALUES (?, ?, ?, ?)",
+                    " VALUES ",
+                    "",
                     [(a[0].caller, a[0].request_id, a[1], a[2]) for a in acks],
                 )
-                db.executemany("DELETE FROM messages WHERE seq = ?", [(a[0].seq,) for a in acks])
+                _execute_rows(
+                    db, "DELETE FROM messages WHERE seq IN (", ")", [(a[0].seq,) for a in acks]
+                )
             for i in by_kind.get("dead_letter", []):
                 record, reason, now = jobs[i][1]
                 _bury(db, [record], reason, now)
@@ -480,23 +485,22 @@ class Mailbox:
                     payload_type,
                     envelope,
                     now,
-                    caller,
-                    request_id,
-                    now - self.dedup_window,
                 )
             )
         if not rows:
             return count, size, 0
         # A request answered within the window is not inserted (ENV-6); the common
         # case, no such duplicate, costs no lookup.
-        before = db.total_changes
-        db.executemany(
+        # Rows go in in the order given (FIFO): a VALUES list is read in order.
+        inserted = _execute_rows(
+            db,
             "INSERT OR IGNORE INTO messages (priority, caller, request_id, payload_type,"
-            " envelope, accepted_at) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM"
-            " answers WHERE caller = ? AND request_id = ? AND answered_at >= ?)",
+            " envelope, accepted_at) SELECT * FROM (VALUES ",
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM answers AS a WHERE a.caller = v.column2"
+            " AND a.request_id = v.column3 AND a.answered_at >= v.column6 - ?)",
             rows,
+            (self.dedup_window,),
         )
-        inserted = db.total_changes - before
         if inserted < len(rows):
             # Rare: some were answered within the window. (A row queued by another
             # process cannot be the reason: the keys were reloaded when it committed,
@@ -719,3 +723,43 @@ def _lookup(
             for row_caller, request_id, a, b in rows:
                 found[(row_caller, request_id)] = (a, b)
     return found
+
+
+# Rows per multi-row statement. A chunk is one statement, so the connection thread
+# stays inside SQLite (which runs without the GIL) for the whole chunk, where
+# executemany would step once per row and take the GIL back each time, contending
+# with the event loop. Fixed sizes keep the distinct statements, and prepares, few.
+_CHUNKS = (256, 64, 16, 4, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_sql(head: str, tail: str, width: int, rows: int) -> str:
+    one = "?" if width == 1 else "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([one] * rows) + tail
+
+
+def _execute_rows(
+    db: sqlite3.Connection,
+    head: str,
+    tail: str,
+    rows: list[tuple[Any, ...]],
+    extra: tuple[Any, ...] = (),
+) -> int:
+    """Runs ``head <rows as a comma-separated list> tail`` over ``rows``, in chunks
+    (in order), with ``extra`` bound after each chunk's values; returns rows changed."""
+    if not rows:
+        return 0
+    width = len(rows[0])
+    room = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(extra)
+    before = db.total_changes
+    start = 0
+    for size in _CHUNKS:
+        if size * width > room and size > 1:
+            continue
+        sql = _rows_sql(head, tail, width, size)
+        while len(rows) - start >= size:
+            params = [v for row in rows[start : start + size] for v in row]
+            params.extend(extra)
+            db.execute(sql, params)
+            start += size
+    return db.total_changes - before

@@ -8,6 +8,11 @@ Mailbox: ``enqueue`` from 256 concurrent producers (each call returns once its
 row is committed), then dequeue in batches of 100 with an ack per message, the
 acks committing with the next dequeue as in the runtime (every ack is awaited
 before the clock stops). Prints messages per second and mailbox/raw for each.
+
+Both store the same request ids, r0, r1, ..., in the same order (the producers
+take them from one counter): where new keys land in the (caller, request_id)
+index decides how many pages each commit writes, so different ids on the two
+sides would measure the index, not the mailbox.
 """
 
 from __future__ import annotations
@@ -75,12 +80,13 @@ def raw_sqlite(path: Path, n: int) -> tuple[float, float]:
 async def mailbox(path: Path, n: int, producers: int) -> tuple[float, float]:
     box = await Mailbox.open(path, limits=MailboxLimits(max_messages=10 * n))
     per = n // producers
+    ids = iter(range(n))
 
     async def produce(p: int) -> None:
-        for i in range(per):
+        for _ in range(per):
             await box.enqueue(
                 caller="caller",
-                request_id=f"p{p}-{i}",
+                request_id=f"r{next(ids)}",
                 priority=1,
                 payload_type=0,
                 envelope=ENVELOPE,

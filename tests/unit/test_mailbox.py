@@ -231,6 +231,70 @@ async def test_env6_prune_forgets_answers_older_than_the_window(box: Mailbox) ->
     assert await put(box, "new", now=now) is Outcome.DUPLICATE_ANSWERED
 
 
+@settings(max_examples=12, deadline=None)
+@given(
+    n=st.integers(0, 600),
+    answered=st.sets(st.integers(0, 599), max_size=40),
+    again=st.sets(st.integers(0, 599), max_size=40),
+)
+def test_env6_mbx2_one_large_group_commit_property(
+    n: int, answered: set[int], again: set[int]
+) -> None:
+    """Hundreds of enqueues in one batch (several multi-row statements): each outcome is
+    its own, answered ones get their stored answer, a second copy inside the batch is
+    pending behind the first, and the queue keeps call order within each priority."""
+
+    def prio(i: int) -> int:
+        return HIGH if i % 5 == 0 else NORMAL
+
+    async def run(path: Path) -> None:
+        mb = await Mailbox.open(path, dedup_window=WINDOW)
+        try:
+            done = sorted(i for i in answered if i < n)
+            await asyncio.gather(*(put(mb, f"r{i}") for i in done))
+            for rec in await mb.dequeue(limit=len(done) or 1):
+                await mb.ack(rec, b"A" + rec.request_id.encode())
+            plan = [*range(n), *sorted(i for i in again if i < n)]
+            results = await asyncio.gather(
+                *(
+                    mb.enqueue(
+                        caller="1@1/a:caller:1",
+                        request_id=f"r{i}",
+                        priority=prio(i),
+                        payload_type=0,
+                        envelope=f"r{i}".encode(),
+                    )
+                    for i in plan
+                )
+            )
+            seen: set[int] = set()
+            for i, result in zip(plan, results, strict=True):
+                if i in seen:
+                    # The caller gets its answer once, through the first of the two.
+                    assert result.outcome is Outcome.DUPLICATE_PENDING
+                elif i in done:
+                    assert (result.outcome, result.answer) == (
+                        Outcome.DUPLICATE_ANSWERED,
+                        f"Ar{i}".encode(),
+                    )
+                else:
+                    assert result.outcome is Outcome.QUEUED
+                seen.add(i)
+            fresh = [i for i in range(n) if i not in done]
+            expected = [i for i in fresh if prio(i) == HIGH] + [
+                i for i in fresh if prio(i) == NORMAL
+            ]
+            out: list[MailboxRecord] = []
+            while batch := await mb.dequeue(limit=97):
+                out.extend(batch)
+            assert [r.request_id for r in out] == [f"r{i}" for i in expected]
+        finally:
+            await mb.close()
+
+    with tempfile.TemporaryDirectory() as d:
+        asyncio.run(run(Path(d) / "m.db"))
+
+
 # -- MBX-3: redelivery --------------------------------------------------------------------
 
 
