@@ -20,6 +20,7 @@ aiosqlite call (a thread hop) is shared by the whole batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
@@ -96,6 +97,7 @@ class EnqueueResult:
 
 
 _QUEUED = EnqueueResult(Outcome.QUEUED)
+_PARKED = object()  # the result of a waiting dequeue that found nothing
 _DUPLICATE_PENDING = EnqueueResult(Outcome.DUPLICATE_PENDING)
 
 
@@ -158,7 +160,6 @@ class Mailbox:
         self.on_backpressure: Callable[[bool], None] | None = None
         self.backpressure = False
         self.counters: dict[str, int] = {"backpressure_fired": 0, "refused_full": 0}
-        self._work = asyncio.Event()
         self._ops: list[_Op] = []
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -168,6 +169,9 @@ class Mailbox:
         self._txn = asyncio.Lock()
         self._closed = False
         self._last_prune = time.time()
+        # Dequeues waiting for rows (``wait=True``): they join every batch.
+        self._parked: list[_Op] = []
+        self.poll_interval = 5.0
 
     @property
     def dedup_window(self) -> float:
@@ -199,14 +203,8 @@ class Mailbox:
         box = cls(db, path, limits)
         if recover:
             await box._recover()
-        rows = await db.execute_fetchall(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0), SUM(state = 0) FROM messages"
-        )
-        count, size, queued = next(iter(rows))
-        box.count, box.bytes = int(count), int(size)
+        box.count, box.bytes = await db._execute(_count, db._conn)  # type: ignore[no-untyped-call]
         box._keys = await db._execute(_all_keys, db._conn)  # type: ignore[no-untyped-call]
-        if queued:
-            box._work.set()
         box._writer = asyncio.create_task(box._write_loop())
         return box
 
@@ -243,6 +241,10 @@ class Mailbox:
         if self._writer is not None:
             self._wake.set()
             await self._writer
+        for op in self._parked:
+            if not op.future.done():
+                op.future.set_result([])
+        self._parked = []
         await self._db.close()
 
     # -- the operations --------------------------------------------------------
@@ -272,23 +274,19 @@ class Mailbox:
         now = time.time() if now is None else now
         return self._submit("enqueue", caller, request_id, priority, payload_type, envelope, now)
 
-    def dequeue(self, limit: int = 32) -> asyncio.Future[list[MailboxRecord]]:
-        """Marks up to ``limit`` rows in flight, HIGH first, FIFO within (MBX-2)."""
-        return self._submit("dequeue", limit)
+    def dequeue(
+        self, limit: int = 32, *, wait: bool = False
+    ) -> asyncio.Future[list[MailboxRecord]]:
+        """Marks up to ``limit`` rows in flight, HIGH first, FIFO within (MBX-2).
 
-    async def wait_for_work(self, timeout: float | None = None) -> None:
-        """Waits until something may be queued (or ``timeout`` passed: another process,
-        such as ``actr dlq replay``, may have queued rows this one was not told of)."""
-        if timeout is None:
-            await self._work.wait()
-            return
-        try:
-            await asyncio.wait_for(self._work.wait(), timeout)
-        except TimeoutError:
-            self._work.set()
-
-    def has_work(self) -> bool:
-        return self._work.is_set()
+        ``wait``: when nothing is queued, the future stays pending (a long poll) and
+        is served by the first later batch that finds rows, so a request arriving at
+        an idle actor is queued and handed out in one transaction, one commit. Rows
+        queued by another process (``actr dlq replay``) are found within
+        ``poll_interval``. Cancelling the future is safe: rows a cancelled dequeue
+        took go back to the queue with their attempt given back.
+        """
+        return self._submit("dequeue", limit, wait)
 
     async def ack(
         self, record: MailboxRecord, answer: bytes | None, now: float | None = None
@@ -322,9 +320,17 @@ class Mailbox:
             if not self._ops:
                 if self._closed:
                     return
-                await self._wake.wait()
+                if self._parked:
+                    # Another process may queue rows (a dlq replay): look now and then.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                else:
+                    await self._wake.wait()
             self._wake.clear()
             ops, self._ops = self._ops, []
+            if not self._closed:  # close() answers parked dequeues with nothing
+                ops += [op for op in self._parked if not op.future.done()]
+                self._parked = []
             if ops:
                 await self._run_batch(ops)
             if time.time() - self._last_prune > min(60.0, max(1.0, self.dedup_window / 10)):
@@ -341,7 +347,7 @@ class Mailbox:
                 # The whole batch is one call on aiosqlite's connection thread (its own
                 # mechanism, as behind its execute()): one thread hop per batch, not
                 # one per statement, which is what made per-message costs dominate.
-                results, count, size, work = await self._db._execute(  # type: ignore[no-untyped-call]
+                results, count, size = await self._db._execute(  # type: ignore[no-untyped-call]
                     self._apply_batch, self._db._conn, jobs, self.count, self.bytes
                 )
         except Exception as e:
@@ -351,13 +357,20 @@ class Mailbox:
                     op.future.set_exception(e)
             return
         self.count, self.bytes = count, size
-        if work is True:
-            self._work.set()
-        elif work is False:
-            self._work.clear()
         self._check_backpressure()
         for op, result in zip(ops, results, strict=True):
+            if result is _PARKED:
+                self._parked.append(op)
+                continue
             if op.future.done():
+                if op.kind == "dequeue" and result:
+                    # Its waiter is gone (cancelled): the rows go back to the queue, and
+                    # the attempt this dequeue counted is given back (nothing ran them).
+                    for record in result:
+                        self._ops.append(
+                            _Op("requeue", (record, False), self._loop.create_future())
+                        )
+                    self._wake.set()
                 continue
             if isinstance(result, BaseException):
                 op.future.set_exception(result)
@@ -366,17 +379,14 @@ class Mailbox:
 
     def _apply_batch(
         self, db: sqlite3.Connection, jobs: list[tuple[str, tuple[Any, ...]]], count: int, size: int
-    ) -> tuple[list[Any], int, int, bool | None]:
+    ) -> tuple[list[Any], int, int]:
         """Runs on the connection thread: the batch's operations in one transaction.
-
-        Returns the results, the new row count and size, and whether work is now
-        queued (True), none is left (False) or unknown (None).
-        """
+        Returns the results and the new row count and size. Dequeues come last, so
+        they see what the same batch queued."""
         results: list[Any] = [None] * len(jobs)
         by_kind: dict[str, list[int]] = {}
         for i, (kind, _) in enumerate(jobs):
             by_kind.setdefault(kind, []).append(i)
-        work: bool | None = None
         db.execute("BEGIN IMMEDIATE")
         try:
             if self._data_version_changed(db):
@@ -412,13 +422,10 @@ class Mailbox:
                     "UPDATE messages SET state = ?, attempts = attempts - ? WHERE seq = ?",
                     [(QUEUED, 0 if a[1] else 1, a[0].seq) for a in requeues],
                 )
-                work = True
 
             enq = by_kind.get("enqueue", [])
             if enq:
-                count, size, added = self._apply_enqueues(db, jobs, enq, results, count, size)
-                if added:
-                    work = True
+                count, size = self._apply_enqueues(db, jobs, enq, results, count, size)
 
             for i in by_kind.get("prune", []):
                 cur = db.execute(
@@ -428,7 +435,7 @@ class Mailbox:
                 results[i] = cur.rowcount
 
             for i in by_kind.get("dequeue", []):
-                limit = jobs[i][1][0]
+                limit, wait = jobs[i][1]
                 rows = db.execute(
                     "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
                     " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
@@ -436,15 +443,13 @@ class Mailbox:
                     (IN_FLIGHT, QUEUED, limit),
                 ).fetchall()
                 records = sorted(map(MailboxRecord._make, rows), key=_order)
-                results[i] = records
-                if len(records) < limit and work is None:
-                    work = False
+                results[i] = _PARKED if wait and not records else records
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             self._keys = _all_keys(db)  # the batch's key changes are void too
             raise
-        return results, count, size, work
+        return results, count, size
 
     def _apply_enqueues(
         self,
@@ -454,7 +459,7 @@ class Mailbox:
         results: list[Any],
         count: int,
         size: int,
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int]:
         pending = self._keys
         limits = self.limits
         rows: list[tuple[Any, ...]] = []
@@ -488,7 +493,7 @@ class Mailbox:
                 )
             )
         if not rows:
-            return count, size, 0
+            return count, size
         # A request answered within the window is not inserted (ENV-6); the common
         # case, no such duplicate, costs no lookup.
         # Rows go in in the order given (FIFO): a VALUES list is read in order.
@@ -516,7 +521,7 @@ class Mailbox:
                     pending.discard(key)
                     count -= 1
                     size -= len(jobs[i][1][4])
-        return count, size, inserted
+        return count, size
 
     def _data_version_changed(self, db: sqlite3.Connection) -> bool:
         (version,) = db.execute("PRAGMA data_version").fetchone()
@@ -589,7 +594,7 @@ class Mailbox:
             log.info("dlq_replay_skipped_answered count=%d", skipped)
         self._keys, self.count, self.bytes = keys, count, size
         if moved:
-            self._work.set()
+            self._wake.set()  # a batch now serves the parked dequeues
         return int(moved)
 
     async def purge(self, seqs: Iterable[int] | None = None) -> int:

@@ -504,10 +504,17 @@ class Node:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
-            if not box.has_work():
-                # Wakes now and then for rows queued by another process (dlq replay).
-                await box.wait_for_work(timeout=5.0)
-            for record in await box.dequeue(free):
+            try:
+                # A long poll: a request reaching an idle actor is queued and handed
+                # out in one commit.
+                batch = await box.dequeue(free, wait=True)
+            except Exception:
+                # The database is failing (disk full, I/O error): keep trying, slowly.
+                log.exception("scheduler_dequeue_failed")
+                self.counters["dequeue_failed"] += 1
+                await asyncio.sleep(1.0)
+                continue
+            for record in batch:
                 if self._stopping:
                     await asyncio.shield(box.requeue(record, started=False))
                     continue

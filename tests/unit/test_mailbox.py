@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from actr.gate import HIGH, NORMAL
 from actr.mailbox import Mailbox, MailboxRecord, Outcome
+from tests.unit.mailbox_probe import BatchCounter
 
 WINDOW = 30.0
 
@@ -345,12 +346,50 @@ async def test_requeue_puts_an_in_flight_row_back_in_its_place(box: Mailbox) -> 
     assert [r.request_id for r in await drain(box)] == ["r1", "r2", "r3"]
 
 
-async def test_wait_for_work_returns_once_something_is_queued(box: Mailbox) -> None:
-    waiter = asyncio.create_task(box.wait_for_work())
-    done, _ = await asyncio.wait({waiter}, timeout=0)
-    assert not done
-    await put(box, "r1")
-    await asyncio.wait_for(waiter, 5)
+async def test_waiting_dequeue_is_served_in_the_transaction_that_queues(box: Mailbox) -> None:
+    batches = BatchCounter(box)
+    waiting = box.dequeue(4, wait=True)
+    done, _ = await asyncio.wait({waiting}, timeout=0.05)
+    assert not done  # nothing queued: it waits, it does not answer "nothing"
+    before = batches.count
+    await put(box, "r1", priority=HIGH)
+    (rec,) = await asyncio.wait_for(waiting, 5)
+    assert (rec.request_id, rec.attempts) == ("r1", 1)
+    assert batches.count == before + 1  # queued and handed out in one commit
+
+
+async def test_cancelled_waiting_dequeue_gives_its_rows_back(box: Mailbox) -> None:
+    queued = box.enqueue(
+        caller="c", request_id="r1", priority=NORMAL, payload_type=0, envelope=b"r1"
+    )
+    taker = box.dequeue(4, wait=True)  # in the same batch as the enqueue: takes r1
+    taker.cancel()
+    await queued
+    (rec,) = await asyncio.wait_for(box.dequeue(4, wait=True), 5)
+    assert (rec.request_id, rec.attempts) == ("r1", 1)  # the lost attempt given back
+
+
+async def test_waiting_dequeue_finds_rows_another_process_queued(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    daemon = await Mailbox.open(path)
+    daemon.poll_interval = 0.05
+    try:
+        waiting = daemon.dequeue(4, wait=True)
+        tool = await Mailbox.open(path, recover=False)
+        await put(tool, "from-elsewhere")
+        await tool.close()
+        (rec,) = await asyncio.wait_for(waiting, 5)
+        assert rec.request_id == "from-elsewhere"
+    finally:
+        await daemon.close()
+
+
+async def test_close_answers_a_waiting_dequeue_with_nothing(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db")
+    waiting = box.dequeue(4, wait=True)
+    await asyncio.sleep(0.05)  # let it be parked; not a synchronisation point
+    await asyncio.wait_for(box.close(), 5)
+    assert await asyncio.wait_for(waiting, 5) == []
 
 
 # -- stats ------------------------------------------------------------------------------

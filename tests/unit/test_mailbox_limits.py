@@ -13,6 +13,7 @@ import pytest
 from actr.errors import ResourceExhausted
 from actr.gate import NORMAL
 from actr.mailbox import EnqueueResult, Mailbox, MailboxLimits, Outcome
+from tests.unit.mailbox_probe import BatchCounter
 
 
 async def put(box: Mailbox, rid: str, size: int = 10) -> Outcome:
@@ -111,18 +112,10 @@ async def test_mbx5_backpressure_hook_fires_at_threshold_and_rearms_below(tmp_pa
 
 async def test_group_commit_concurrent_enqueues_share_transactions(tmp_path: Path) -> None:
     box = await Mailbox.open(tmp_path / "m.db")
-    batches = 0
-    original = box._apply_batch
-
-    def counting(*args: object) -> object:
-        nonlocal batches
-        batches += 1
-        return original(*args)  # type: ignore[arg-type]
-
-    box._apply_batch = counting  # type: ignore[method-assign]
+    batches = BatchCounter(box)
     outcomes = await asyncio.gather(*(put(box, f"r{i}") for i in range(200)))
     assert set(outcomes) == {Outcome.QUEUED}
-    assert batches < 20, f"200 concurrent enqueues took {batches} transactions"
+    assert batches.count < 20, f"200 concurrent enqueues took {batches.count} transactions"
     # Each returned only once its row was committed: another connection sees them all.
     with sqlite3.connect(tmp_path / "m.db") as other:
         assert other.execute("SELECT COUNT(*) FROM messages").fetchone() == (200,)
