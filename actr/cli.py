@@ -31,7 +31,7 @@ from actr.actor import Actor
 from actr.client import connect
 from actr.errors import ActrError
 from actr.identity import id_text, type_text
-from actr.mailbox import Mailbox
+from actr.mailbox import DeadLetter, Mailbox
 from actr.node import Node, StartAborted
 from actr.protocol.actr_pb2 import RpcEnvelope
 
@@ -220,6 +220,25 @@ def _route_of(envelope: bytes) -> str:
     return env.route_key
 
 
+def _dead_letter_json(d: DeadLetter, *, envelope: bool) -> dict[str, Any]:
+    r = d.record
+    out: dict[str, Any] = {
+        "seq": r.seq,
+        "caller": r.caller,
+        "request_id": r.request_id,
+        "route_key": _route_of(r.envelope),
+        "priority": r.priority,
+        "payload_type": r.payload_type,
+        "attempts": r.attempts,
+        "accepted_at": _when(r.accepted_at),
+        "failed_at": _when(d.failed_at),
+        "reason": d.reason,
+    }
+    if envelope:
+        out["envelope_b64"] = base64.b64encode(r.envelope).decode()
+    return out
+
+
 async def _mailbox_cmd(args: argparse.Namespace) -> int:
     # recover=False: the daemon may be running; only it moves rows in flight.
     box = await Mailbox.open(_mailbox_path(args.target), recover=False)
@@ -240,37 +259,30 @@ async def _mailbox_cmd(args: argparse.Namespace) -> int:
                 print(f"answers     {st.answers_kept} kept for duplicates")
             return 0
         if args.action == "list":
-            for d in await box.dead_letters(args.limit):
+            letters = await box.dead_letters(args.limit)
+            if args.json:
+                for d in letters:
+                    print(json.dumps(_dead_letter_json(d, envelope=False)))
+                return 0
+            if not letters:
+                print("no dead letters", file=sys.stderr)
+                return 0
+            print("seq\tfailed_at\tcaller\trequest_id\troute_key\tattempts\treason")
+            for d in letters:
                 r = d.record
                 print(
                     f"{r.seq}\t{_when(d.failed_at)}\t{r.caller}\t{r.request_id}\t"
-                    f"{_route_of(r.envelope)}\tattempts={r.attempts}\t{d.reason}"
+                    f"{_route_of(r.envelope)}\t{r.attempts}\t{d.reason}"
                 )
             return 0
         if args.action == "show":
-            found = [d for d in await box.dead_letters(1_000_000) if d.record.seq in args.seq]
+            if not args.seq:
+                raise UsageError("dlq show needs sequence numbers")
+            found = await box.dead_letters(len(args.seq), seqs=args.seq)
             if not found:
                 raise UsageError("no such dead letter")
             for d in found:
-                r = d.record
-                print(
-                    json.dumps(
-                        {
-                            "seq": r.seq,
-                            "caller": r.caller,
-                            "request_id": r.request_id,
-                            "route_key": _route_of(r.envelope),
-                            "priority": r.priority,
-                            "payload_type": r.payload_type,
-                            "attempts": r.attempts,
-                            "accepted_at": _when(r.accepted_at),
-                            "failed_at": _when(d.failed_at),
-                            "reason": d.reason,
-                            "envelope_b64": base64.b64encode(r.envelope).decode(),
-                        },
-                        indent=2,
-                    )
-                )
+                print(json.dumps(_dead_letter_json(d, envelope=True), indent=2))
             return 0
         if not args.seq and not args.all:
             raise UsageError(f"dlq {args.action} needs sequence numbers or --all")
@@ -294,6 +306,13 @@ def _add_connection_args(p: argparse.ArgumentParser) -> None:
         action="append",
         help="ICE host address to use (repeatable), e.g. 127.0.0.1",
     )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -331,7 +350,8 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_argument("target", help="data dir, mailbox.db or actr.toml")
     dlq.add_argument("seq", nargs="*", type=int, help="sequence numbers")
     dlq.add_argument("--all", action="store_true", help="replay or purge every dead letter")
-    dlq.add_argument("--limit", type=int, default=100)
+    dlq.add_argument("--limit", type=_positive_int, default=100, help="list at most this many")
+    dlq.add_argument("--json", action="store_true", help="list: one JSON object per line")
 
     discover = sub.add_parser("discover", help="list the live actor types")
     discover.add_argument("--manufacturer", help="only this manufacturer's types")

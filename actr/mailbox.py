@@ -573,10 +573,14 @@ class Mailbox:
             int(kept),
         )
 
-    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+    async def dead_letters(
+        self, limit: int = 100, seqs: Iterable[int] | None = None
+    ) -> list[DeadLetter]:
+        """The dead letters (all, or these), oldest first, at most ``limit``."""
+        where, args = _seq_filter(seqs)
         rows = await self._db.execute_fetchall(
-            f"SELECT {_COLUMNS}, reason, failed_at FROM dead_letters ORDER BY seq LIMIT ?",
-            (limit,),
+            f"SELECT {_COLUMNS}, reason, failed_at FROM dead_letters{where} ORDER BY seq LIMIT ?",
+            (*args, limit),
         )
         return [DeadLetter(MailboxRecord(*r[:8]), r[8], r[9]) for r in rows]
 

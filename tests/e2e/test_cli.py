@@ -144,17 +144,27 @@ async def test_mailbox_stats_and_dlq_commands_on_a_mailbox_file(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert "queued      1" in done.stdout and "dead        2" in done.stdout
     done = await actr_cli("dlq", "list", str(tmp_path / "mailbox.db"))
-    lines = done.stdout.strip().splitlines()
+    header, *lines = done.stdout.strip().splitlines()
+    assert header.split("\t")[:4] == ["seq", "failed_at", "caller", "request_id"]
     assert len(lines) == 2 and "a.B.C" in lines[0] and "poison" in lines[1]
     seq = lines[0].split("\t")[0]
+    done = await actr_cli("dlq", "list", str(tmp_path), "--json", "--limit", "1")
+    (listed,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (str(listed["seq"]), listed["request_id"], listed["route_key"]) == (seq, "r1", "a.B.C")
+    done = await actr_cli("dlq", "list", str(tmp_path), "--limit", "0")
+    assert done.returncode == 2 and "must be at least 1" in done.stderr
     done = await actr_cli("dlq", "show", str(tmp_path), seq)
     assert json.loads(done.stdout)["request_id"] == "r1"
+    done = await actr_cli("dlq", "show", str(tmp_path), "999999")
+    assert done.returncode == 2 and "no such dead letter" in done.stderr
     done = await actr_cli("dlq", "replay", str(tmp_path), seq)
     assert done.stdout.strip() == "replayed 1"
     done = await actr_cli("dlq", "purge", str(tmp_path))
     assert done.returncode == 2 and "needs sequence numbers or --all" in done.stderr
     done = await actr_cli("dlq", "purge", str(tmp_path), "--all")
     assert done.stdout.strip() == "purged 1"
+    done = await actr_cli("dlq", "list", str(tmp_path))
+    assert (done.returncode, done.stdout, done.stderr.strip()) == (0, "", "no dead letters")
     done = await actr_cli("mailbox", "stats", str(tmp_path), "--json")
     stats = json.loads(done.stdout)
     assert (stats["queued"], stats["dead_letters"]) == (2, 0)
