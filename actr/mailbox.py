@@ -203,10 +203,20 @@ class Mailbox:
         box = cls(db, path, limits)
         if recover:
             await box._recover()
-        box.count, box.bytes = await db._execute(_count, db._conn)  # type: ignore[no-untyped-call]
-        box._keys = await db._execute(_all_keys, db._conn)  # type: ignore[no-untyped-call]
+        await db._execute(box._load, db._conn)  # type: ignore[no-untyped-call]
         box._writer = asyncio.create_task(box._write_loop())
         return box
+
+    def _load(self, db: sqlite3.Connection) -> None:
+        """Reads the row count, size, keys and data version in one snapshot, so a
+        commit by another process after it is seen by the first batch."""
+        db.execute("BEGIN")
+        try:
+            self._data_version = db.execute("PRAGMA data_version").fetchone()[0]
+            self.count, self.bytes = _count(db)
+            self._keys = _all_keys(db)
+        finally:
+            db.execute("COMMIT")
 
     async def _recover(self) -> None:
         requeued, poisoned = await self._db._execute(  # type: ignore[no-untyped-call]
@@ -235,6 +245,10 @@ class Mailbox:
             db.execute("ROLLBACK")
             raise
         return cur.rowcount, len(rows)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     async def close(self) -> None:
         self._closed = True
@@ -351,13 +365,23 @@ class Mailbox:
                     self._apply_batch, self._db._conn, jobs, self.count, self.bytes
                 )
         except Exception as e:
-            log.exception("mailbox_batch_failed ops=%d", len(ops))
-            for op in ops:
-                if not op.future.done():
-                    op.future.set_exception(e)
+            if len(ops) > 1:
+                # One failing operation (a large row on a full disk) must not fail the
+                # others with it: each goes again in a transaction of its own.
+                log.warning("mailbox_batch_failed ops=%d error=%r retry=one_by_one", len(ops), e)
+                for op in ops:
+                    await self._run_batch([op])
+                return
+            log.error("mailbox_op_failed kind=%s error=%r", ops[0].kind, e)
+            if not ops[0].future.done():
+                ops[0].future.set_exception(e)
             return
         self.count, self.bytes = count, size
-        self._check_backpressure()
+        try:
+            self._check_backpressure()
+        except Exception:
+            # The hook is the owner's code; its failure must not stop the writer.
+            log.exception("backpressure_hook_failed")
         for op, result in zip(ops, results, strict=True):
             if result is _PARKED:
                 self._parked.append(op)
@@ -367,15 +391,29 @@ class Mailbox:
                     # Its waiter is gone (cancelled): the rows go back to the queue, and
                     # the attempt this dequeue counted is given back (nothing ran them).
                     for record in result:
-                        self._ops.append(
-                            _Op("requeue", (record, False), self._loop.create_future())
-                        )
-                    self._wake.set()
+                        self.give_back(record)
                 continue
             if isinstance(result, BaseException):
                 op.future.set_exception(result)
             else:
                 op.future.set_result(result)
+
+    def give_back(self, record: MailboxRecord, delay: float = 0.5) -> None:
+        """Requeues, without waiting, a row that no handler got, its attempt given
+        back; tried again (backing off) while the database fails. It is taken while
+        the mailbox closes too; once the writer is gone the row stays in flight, and
+        the next start's recovery requeues it."""
+        if self._writer is None or self._writer.done():
+            return
+
+        def done(fut: asyncio.Future[None]) -> None:
+            if not fut.cancelled() and fut.exception() is not None:
+                self._loop.call_later(delay, self.give_back, record, min(delay * 2, 30.0))
+
+        fut: asyncio.Future[None] = self._loop.create_future()
+        fut.add_done_callback(done)
+        self._ops.append(_Op("requeue", (record, False), fut))
+        self._wake.set()
 
     def _apply_batch(
         self, db: sqlite3.Connection, jobs: list[tuple[str, tuple[Any, ...]]], count: int, size: int
@@ -390,7 +428,8 @@ class Mailbox:
         db.execute("BEGIN IMMEDIATE")
         try:
             if self._data_version_changed(db):
-                # Another process (a dlq tool) committed: what we keep in memory is stale.
+                # Another process (a dlq tool) committed, or a batch failed: what we
+                # keep in memory is stale.
                 self._keys = _all_keys(db)
                 count, size = _count(db)
             acks = [jobs[i][1] for i in by_kind.get("ack", [])]
@@ -446,8 +485,12 @@ class Mailbox:
                 results[i] = _PARKED if wait and not records else records
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
-            self._keys = _all_keys(db)  # the batch's key changes are void too
+            # What this batch changed in memory (keys) is void: the next batch reloads
+            # it all. A full disk or an I/O error may have ended the transaction already.
+            self._data_version = -1
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
             raise
         return results, count, size
 
@@ -524,8 +567,10 @@ class Mailbox:
         return count, size
 
     def _data_version_changed(self, db: sqlite3.Connection) -> bool:
+        """Whether another connection committed since this one last looked (or a
+        failed batch left the in-memory state unknown: version -1)."""
         (version,) = db.execute("PRAGMA data_version").fetchone()
-        changed = self._data_version not in (-1, version)
+        changed = version != self._data_version
         self._data_version = version
         return bool(changed)
 

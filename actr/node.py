@@ -399,6 +399,17 @@ class Node:
                 reply = error_answer(env, ErrorCode.RESOURCE_EXHAUSTED, e.message)
                 await self._answer(peer.key, action.payload_type, reply.SerializeToString())
             return
+        except Exception as e:
+            # Not committed (disk full, I/O error): refused, so the caller retries
+            # rather than waits for its deadline.
+            self.counters["refused_mailbox_error"] += 1
+            log.error(
+                "enqueue_failed caller=%s request_id=%s error=%r", peer.key, env.request_id, e
+            )
+            if is_request:
+                reply = error_answer(env, ErrorCode.UNAVAILABLE, f"mailbox failed: {e}")
+                await self._answer(peer.key, action.payload_type, reply.SerializeToString())
+            return
         if result.outcome is Outcome.DUPLICATE_ANSWERED:
             self.counters["duplicate_answered"] += 1
             if is_request and result.answer is not None:
@@ -504,10 +515,17 @@ class Node:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
+            # A long poll: a request reaching an idle actor is queued and handed out
+            # in one commit.
+            taking = box.dequeue(free, wait=True)
             try:
-                # A long poll: a request reaching an idle actor is queued and handed
-                # out in one commit.
-                batch = await box.dequeue(free, wait=True)
+                batch = await taking
+            except asyncio.CancelledError:
+                # Stopped just as rows were handed out: no handler got them.
+                if taking.done() and not taking.cancelled() and taking.exception() is None:
+                    for record in taking.result():
+                        box.give_back(record)
+                raise
             except Exception:
                 # The database is failing (disk full, I/O error): keep trying, slowly.
                 log.exception("scheduler_dequeue_failed")
@@ -516,7 +534,7 @@ class Node:
                 continue
             for record in batch:
                 if self._stopping:
-                    await asyncio.shield(box.requeue(record, started=False))
+                    box.give_back(record)
                     continue
                 task = asyncio.create_task(self._run_one(record))
                 self._running.add(task)
@@ -570,16 +588,34 @@ class Node:
                 if reply.HasField("error"):
                     span.set_attribute("actr.error_code", reply.error.code)
         data = reply.SerializeToString() if is_request else None
+        # The ack (with the answer, for duplicates) commits with the next batch while
+        # the answer is sent and the next handler starts; a crash before that commit
+        # redelivers the request, as a crash during the handler would. Submitted
+        # before the send: a stop that cancels the send cannot requeue a request
+        # that ran (that requeue comes after the ack and finds no row).
+        self._ack(record, data)
         if data is not None:
             await self._answer(record.caller, record.payload_type, data)
-        # The ack commits with the next batch while the next handler starts; a crash
-        # before that commit redelivers the request, as a crash during the handler would.
-        self.mailbox.ack_nowait(record, data).add_done_callback(self._ack_done)
 
-    def _ack_done(self, fut: asyncio.Future[None]) -> None:
-        if not fut.cancelled() and fut.exception() is not None:
+    def _ack(self, record: MailboxRecord, data: bytes | None, delay: float = 0.5) -> None:
+        box = self.mailbox
+        if box is None or box.closed:
+            return  # left in flight: the next start redelivers it
+
+        def done(fut: asyncio.Future[None]) -> None:
+            if fut.cancelled() or fut.exception() is None:
+                return
+            # The database is failing (disk full, I/O error): try again, backing off,
+            # or the request's duplicates would be refused as pending until a restart.
             self.counters["ack_failed"] += 1
-            log.error("ack_failed error=%r", fut.exception())
+            log.error(
+                "ack_failed seq=%d retry_in=%.1f error=%r", record.seq, delay, fut.exception()
+            )
+            asyncio.get_running_loop().call_later(
+                delay, self._ack, record, data, min(delay * 2, 30.0)
+            )
+
+        box.ack_nowait(record, data).add_done_callback(done)
 
     async def _run_handler(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
         assert self.actor is not None

@@ -1,0 +1,199 @@
+"""The runtime over a failing mailbox database, and stopping at the worst moment:
+a request the mailbox could not take is refused (UNAVAILABLE, the caller retries),
+an ack that failed is tried again, and rows handed out as the scheduler stops go
+back to the queue uncounted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from actr.config import NodeConfig
+from actr.errors import ErrorCode
+from actr.gate import NORMAL, Enqueue
+from actr.identity import id_text, parse_id
+from actr.mailbox import Mailbox
+from actr.node import Node
+from actr.protocol.actr_pb2 import Direction, PayloadType, RegisterOk, RpcEnvelope
+from examples.echo import Echo
+from examples.echo_pb2 import SayReply, SayRequest
+
+CALLER = parse_id("8@1/acme:caller:1.0")
+
+
+class Harness:
+    """A Node with its mailbox and handler scheduler, no network: requests go in
+    through ``accept`` and answers are captured."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.answers: asyncio.Queue[RpcEnvelope] = asyncio.Queue()
+
+        async def capture(caller: str, ptype: int, data: bytes) -> None:
+            reply = RpcEnvelope()
+            reply.ParseFromString(data)
+            self.answers.put_nowait(reply)
+
+        node._answer = capture  # type: ignore[method-assign]
+
+    @property
+    def box(self) -> Mailbox:
+        assert self.node.mailbox is not None
+        return self.node.mailbox
+
+    async def accept(self, request_id: str, text: str = "hi") -> None:
+        env = RpcEnvelope(
+            route_key="echo.v1.Echo.Say",
+            request_id=request_id,
+            timeout_ms=10_000,
+            direction=Direction.DIRECTION_REQUEST,
+            payload=SayRequest(text=text).SerializeToString(),
+        )
+        action = Enqueue(env, env.SerializeToString(), NORMAL, PayloadType.RPC_RELIABLE)
+        peer = SimpleNamespace(remote=CALLER, key=id_text(CALLER))
+        await self.node._accept(peer, action)  # type: ignore[arg-type]
+
+    async def answer(self) -> RpcEnvelope:
+        return await asyncio.wait_for(self.answers.get(), 10)
+
+    def rows(self) -> list[tuple[str, int, int]]:
+        with sqlite3.connect(self.box.path) as db:
+            return db.execute(
+                "SELECT request_id, state, attempts FROM messages ORDER BY seq"
+            ).fetchall()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    node = Node(NodeConfig(data_dir=tmp_path), Echo())
+    node.signaling.registration = RegisterOk(actr_id=parse_id("5@1/acme:echo:1.0"))
+    node.mailbox = await Mailbox.open(tmp_path / "mailbox.db")
+    h = Harness(node)
+    yield h
+    if node._scheduler is not None:
+        node._scheduler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await node._scheduler
+    await asyncio.gather(*node._running, return_exceptions=True)
+    if not node.mailbox.closed:
+        await node.mailbox.close()
+
+
+async def fail_statements(box: Mailbox, trigger: str, times: int) -> list[int]:
+    """Makes the first ``times`` statements the trigger fires on fail; returns a
+    list that grows by one each time the trigger was consulted."""
+    seen: list[int] = []
+
+    def failing() -> int:
+        seen.append(1)
+        return 1 if len(seen) <= times else 0
+
+    await box._db.create_function("failing", 0, failing)
+    await box._db.execute(
+        f"CREATE TEMP TRIGGER boom {trigger} WHEN failing()"
+        " BEGIN SELECT RAISE(ABORT, 'simulated I/O error'); END"
+    )
+    return seen
+
+
+async def test_a_request_the_mailbox_cannot_take_is_refused_unavailable(
+    harness: Harness,
+) -> None:
+    await fail_statements(harness.box, "BEFORE INSERT ON messages", times=1)
+    await harness.accept("r1")
+    reply = await harness.answer()
+    assert reply.request_id == "r1"
+    assert reply.error.code == ErrorCode.UNAVAILABLE
+    assert "mailbox failed" in reply.error.message
+    assert harness.node.counters["refused_mailbox_error"] == 1
+    # The caller's retry, with the same request id, is taken.
+    await harness.accept("r1")
+    assert harness.rows() == [("r1", 0, 0)]
+
+
+async def test_an_ack_that_failed_is_tried_again(harness: Harness) -> None:
+    box = harness.box
+    await fail_statements(box, "BEFORE DELETE ON messages", times=1)
+    acks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+    original = box.ack_nowait
+
+    def ack_nowait(*args: Any) -> asyncio.Future[None]:
+        fut = original(*args)
+        acks.put_nowait(fut)
+        return fut
+
+    box.ack_nowait = ack_nowait  # type: ignore[method-assign]
+    harness.node._scheduler = asyncio.create_task(harness.node._run_scheduler())
+    await harness.accept("r1", "once")
+    first = await harness.answer()
+    assert SayReply.FromString(first.payload).text == "once"
+    with pytest.raises(sqlite3.IntegrityError, match="simulated"):
+        await asyncio.wait_for(await asyncio.wait_for(acks.get(), 10), 10)
+    await asyncio.wait_for(await asyncio.wait_for(acks.get(), 10), 10)  # the retry commits
+    assert harness.rows() == [] and harness.node.counters["ack_failed"] == 1
+    # The answer was stored with it: a duplicate is answered from the store.
+    await harness.accept("r1", "once")
+    assert (await harness.answer()).payload == first.payload
+    assert harness.node.counters["duplicate_answered"] == 1
+
+
+async def test_rows_handed_out_as_the_scheduler_is_cancelled_go_back_uncounted(
+    harness: Harness,
+) -> None:
+    node, box = harness.node, harness.box
+    handed: list[int] = []
+    original = box.dequeue
+
+    def dequeue(limit: int = 32, *, wait: bool = False) -> asyncio.Future[list[object]]:
+        fut = original(limit, wait=wait)
+
+        def stop_now(f: asyncio.Future[object]) -> None:
+            # The stop lands after the rows are handed out, before the scheduler runs.
+            handed.append(1)
+            assert node._scheduler is not None
+            node._scheduler.cancel()
+
+        fut.add_done_callback(stop_now)
+        return fut  # type: ignore[return-value]
+
+    box.dequeue = dequeue  # type: ignore[assignment, method-assign]
+    node._scheduler = asyncio.create_task(node._run_scheduler())
+    await harness.accept("r1")
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(node._scheduler, 10)
+    assert handed and not node._running  # no handler got r1
+    await box.close()  # commits what the scheduler gave back
+    assert harness.rows() == [("r1", 0, 0)]  # queued, its attempt given back
+
+
+async def test_a_stop_while_the_answer_is_sent_does_not_requeue_a_request_that_ran(
+    harness: Harness,
+) -> None:
+    node, box = harness.node, harness.box
+    sending = asyncio.Event()
+
+    async def stuck(caller: str, ptype: int, data: bytes) -> None:
+        sending.set()
+        await asyncio.Event().wait()  # a send that never completes
+
+    node._answer = stuck  # type: ignore[method-assign]
+    node._scheduler = asyncio.create_task(node._run_scheduler())
+    await harness.accept("r1")
+    await asyncio.wait_for(sending.wait(), 10)
+    (handler,) = node._running
+    handler.cancel()  # what stop() does after stop_grace
+    await asyncio.gather(handler, return_exceptions=True)
+    node._scheduler.cancel()
+    await asyncio.gather(node._scheduler, return_exceptions=True)
+    await box.close()
+    # It ran and its answer is stored: not queued to run again after a restart.
+    assert harness.rows() == []
+    with sqlite3.connect(box.path) as db:
+        assert db.execute("SELECT request_id FROM answers").fetchall() == [("r1",)]
