@@ -291,7 +291,8 @@ class Mailbox:
     def dequeue(
         self, limit: int = 32, *, wait: bool = False
     ) -> asyncio.Future[list[MailboxRecord]]:
-        """Marks up to ``limit`` rows in flight, HIGH first, FIFO within (MBX-2).
+        """Marks up to ``limit`` rows in flight, HIGH first, FIFO within (MBX-2). A
+        row handed out before (``attempts`` > 1 once taken) comes alone.
 
         ``wait``: when nothing is queued, the future stays pending (a long poll) and
         is served by the first later batch that finds rows, so a request arriving at
@@ -479,7 +480,7 @@ class Mailbox:
                     "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
                     " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
                     f" RETURNING {_COLUMNS}",
-                    (IN_FLIGHT, QUEUED, limit),
+                    (IN_FLIGHT, QUEUED, _untried_run(db, limit)),
                 ).fetchall()
                 records = sorted(map(MailboxRecord._make, rows), key=_order)
                 results[i] = _PARKED if wait and not records else records
@@ -751,6 +752,21 @@ def _count(db: sqlite3.Connection) -> tuple[int, int]:
 
 def _all_keys(db: sqlite3.Connection) -> set[tuple[str, str]]:
     return {(c, r) for c, r in db.execute("SELECT caller, request_id FROM messages")}
+
+
+def _untried_run(db: sqlite3.Connection, limit: int) -> int:
+    """How many of the next ``limit`` queued rows to hand out: a row handed out
+    before (its process died or stopped while it ran) goes alone, and ends the run
+    before it. Run alone, a request that kills the process counts only its own
+    attempts towards the dead letters (MBX-4), not those of requests beside it."""
+    tried = db.execute(
+        "SELECT attempts > 0 FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?",
+        (QUEUED, limit),
+    ).fetchall()
+    for n, (was_tried,) in enumerate(tried):
+        if was_tried:
+            return max(n, 1)
+    return len(tried)
 
 
 def _order(r: MailboxRecord) -> tuple[int, int]:

@@ -532,13 +532,38 @@ class Node:
                 self.counters["dequeue_failed"] += 1
                 await asyncio.sleep(1.0)
                 continue
+            if len(batch) == 1 and batch[0].attempts > 1:
+                await self._run_alone(batch[0])
+                continue
             for record in batch:
                 if self._stopping:
                     box.give_back(record)
                     continue
-                task = asyncio.create_task(self._run_one(record))
-                self._running.add(task)
-                task.add_done_callback(self._handler_done)
+                self._start_handler(record)
+
+    async def _run_alone(self, record: MailboxRecord) -> None:
+        """Runs a request handed out before (its process died or stopped while it
+        ran) with no other handler beside it (the mailbox hands it out alone): if it
+        is what kills the process, only its own attempts count towards the dead
+        letters (MBX-4), not those of the requests that ran with it."""
+        assert self.mailbox is not None
+        try:
+            while self._running:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+        except asyncio.CancelledError:
+            self.mailbox.give_back(record)  # stopped before it ran
+            raise
+        if self._stopping:
+            self.mailbox.give_back(record)
+            return
+        await asyncio.wait({self._start_handler(record)})
+
+    def _start_handler(self, record: MailboxRecord) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._run_one(record))
+        self._running.add(task)
+        task.add_done_callback(self._handler_done)
+        return task
 
     def _handler_done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)

@@ -10,80 +10,22 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from actr.config import NodeConfig
 from actr.errors import ErrorCode
-from actr.gate import NORMAL, Enqueue
-from actr.identity import id_text, parse_id
 from actr.mailbox import Mailbox
-from actr.node import Node
-from actr.protocol.actr_pb2 import Direction, PayloadType, RegisterOk, RpcEnvelope
 from examples.echo import Echo
-from examples.echo_pb2 import SayReply, SayRequest
-
-CALLER = parse_id("8@1/acme:caller:1.0")
-
-
-class Harness:
-    """A Node with its mailbox and handler scheduler, no network: requests go in
-    through ``accept`` and answers are captured."""
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.answers: asyncio.Queue[RpcEnvelope] = asyncio.Queue()
-
-        async def capture(caller: str, ptype: int, data: bytes) -> None:
-            reply = RpcEnvelope()
-            reply.ParseFromString(data)
-            self.answers.put_nowait(reply)
-
-        node._answer = capture  # type: ignore[method-assign]
-
-    @property
-    def box(self) -> Mailbox:
-        assert self.node.mailbox is not None
-        return self.node.mailbox
-
-    async def accept(self, request_id: str, text: str = "hi") -> None:
-        env = RpcEnvelope(
-            route_key="echo.v1.Echo.Say",
-            request_id=request_id,
-            timeout_ms=10_000,
-            direction=Direction.DIRECTION_REQUEST,
-            payload=SayRequest(text=text).SerializeToString(),
-        )
-        action = Enqueue(env, env.SerializeToString(), NORMAL, PayloadType.RPC_RELIABLE)
-        peer = SimpleNamespace(remote=CALLER, key=id_text(CALLER))
-        await self.node._accept(peer, action)  # type: ignore[arg-type]
-
-    async def answer(self) -> RpcEnvelope:
-        return await asyncio.wait_for(self.answers.get(), 10)
-
-    def rows(self) -> list[tuple[str, int, int]]:
-        with sqlite3.connect(self.box.path) as db:
-            return db.execute(
-                "SELECT request_id, state, attempts FROM messages ORDER BY seq"
-            ).fetchall()
+from examples.echo_pb2 import SayReply
+from tests.unit.node_harness import Harness
 
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    node = Node(NodeConfig(data_dir=tmp_path), Echo())
-    node.signaling.registration = RegisterOk(actr_id=parse_id("5@1/acme:echo:1.0"))
-    node.mailbox = await Mailbox.open(tmp_path / "mailbox.db")
-    h = Harness(node)
+    h = await Harness.open(tmp_path, Echo())
     yield h
-    if node._scheduler is not None:
-        node._scheduler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await node._scheduler
-    await asyncio.gather(*node._running, return_exceptions=True)
-    if not node.mailbox.closed:
-        await node.mailbox.close()
+    await h.close()
 
 
 async def fail_statements(box: Mailbox, trigger: str, times: int) -> list[int]:
@@ -130,7 +72,7 @@ async def test_an_ack_that_failed_is_tried_again(harness: Harness) -> None:
         return fut
 
     box.ack_nowait = ack_nowait  # type: ignore[method-assign]
-    harness.node._scheduler = asyncio.create_task(harness.node._run_scheduler())
+    harness.start_scheduler()
     await harness.accept("r1", "once")
     first = await harness.answer()
     assert SayReply.FromString(first.payload).text == "once"
@@ -164,7 +106,7 @@ async def test_rows_handed_out_as_the_scheduler_is_cancelled_go_back_uncounted(
         return fut  # type: ignore[return-value]
 
     box.dequeue = dequeue  # type: ignore[assignment, method-assign]
-    node._scheduler = asyncio.create_task(node._run_scheduler())
+    harness.start_scheduler()
     await harness.accept("r1")
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(node._scheduler, 10)
@@ -184,7 +126,7 @@ async def test_a_stop_while_the_answer_is_sent_does_not_requeue_a_request_that_r
         await asyncio.Event().wait()  # a send that never completes
 
     node._answer = stuck  # type: ignore[method-assign]
-    node._scheduler = asyncio.create_task(node._run_scheduler())
+    harness.start_scheduler()
     await harness.accept("r1")
     await asyncio.wait_for(sending.wait(), 10)
     (handler,) = node._running

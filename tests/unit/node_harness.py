@@ -1,0 +1,86 @@
+"""Test helper: a Node with its mailbox and handler scheduler and no network."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from actr.actor import Actor
+from actr.config import NodeConfig
+from actr.gate import NORMAL, Enqueue
+from actr.identity import id_text, parse_id
+from actr.mailbox import Mailbox
+from actr.node import Node
+from actr.protocol.actr_pb2 import Direction, PayloadType, RegisterOk, RpcEnvelope
+from examples.echo_pb2 import SayRequest
+
+CALLER = parse_id("8@1/acme:caller:1.0")
+
+
+class Harness:
+    """A Node with its mailbox and handler scheduler, no network: requests go in
+    through ``accept`` and answers are captured."""
+
+    @classmethod
+    async def open(cls, data_dir: Path, actor: Actor, **config: Any) -> Harness:
+        node = Node(NodeConfig(data_dir=data_dir, **config), actor)
+        node.signaling.registration = RegisterOk(actr_id=parse_id(f"5@1/{actor.actr_type}"))
+        node.mailbox = await Mailbox.open(data_dir / "mailbox.db")
+        return cls(node)
+
+    def start_scheduler(self) -> asyncio.Task[None]:
+        self.node._scheduler = asyncio.create_task(self.node._run_scheduler())
+        return self.node._scheduler
+
+    async def close(self) -> None:
+        node = self.node
+        if node._scheduler is not None:
+            node._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await node._scheduler
+        await asyncio.gather(*node._running, return_exceptions=True)
+        if not self.box.closed:
+            await self.box.close()
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.answers: asyncio.Queue[RpcEnvelope] = asyncio.Queue()
+
+        async def capture(caller: str, ptype: int, data: bytes) -> None:
+            reply = RpcEnvelope()
+            reply.ParseFromString(data)
+            self.answers.put_nowait(reply)
+
+        node._answer = capture  # type: ignore[method-assign]
+
+    @property
+    def box(self) -> Mailbox:
+        assert self.node.mailbox is not None
+        return self.node.mailbox
+
+    async def accept(
+        self, request_id: str, text: str = "hi", route: str = "echo.v1.Echo.Say"
+    ) -> None:
+        env = RpcEnvelope(
+            route_key=route,
+            request_id=request_id,
+            timeout_ms=10_000,
+            direction=Direction.DIRECTION_REQUEST,
+            payload=SayRequest(text=text).SerializeToString(),
+        )
+        action = Enqueue(env, env.SerializeToString(), NORMAL, PayloadType.RPC_RELIABLE)
+        peer = SimpleNamespace(remote=CALLER, key=id_text(CALLER))
+        await self.node._accept(peer, action)  # type: ignore[arg-type]
+
+    async def answer(self) -> RpcEnvelope:
+        return await asyncio.wait_for(self.answers.get(), 10)
+
+    def rows(self) -> list[tuple[str, int, int]]:
+        with sqlite3.connect(self.box.path) as db:
+            return db.execute(
+                "SELECT request_id, state, attempts FROM messages ORDER BY seq"
+            ).fetchall()
