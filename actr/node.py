@@ -577,10 +577,22 @@ class Node:
             # Stopped before it was answered: it goes back to the queue.
             await asyncio.shield(self.mailbox.requeue(record))
             raise
-        except Exception:
-            # Left in flight: redelivered after a restart (MBX-3).
+        except Exception as e:
+            # A fault of the runtime, not of the handler (its errors are answers). Left
+            # in flight, the request would wait for a restart and its caller's retries
+            # be refused as pending: it goes again (alone) until max_attempts, then to
+            # the dead letters, whose answer its caller's retry gets (MBX-4).
             log.exception("process_failed seq=%d request_id=%s", record.seq, record.request_id)
             self.counters["process_failed"] += 1
+            try:
+                if record.attempts >= self.mailbox.limits.max_attempts:
+                    await self.mailbox.dead_letter(record, f"runtime error: {e!r}")
+                    self.counters["dead_lettered"] += 1
+                else:
+                    await self.mailbox.requeue(record)
+            except Exception:
+                # The database fails too: in flight until a restart redelivers it.
+                log.exception("process_failed_left_in_flight seq=%d", record.seq)
 
     async def _process(self, record: MailboxRecord) -> None:
         assert self.mailbox is not None and self.actor is not None

@@ -29,7 +29,7 @@ class Harness:
     async def open(cls, data_dir: Path, actor: Actor, **config: Any) -> Harness:
         node = Node(NodeConfig(data_dir=data_dir, **config), actor)
         node.signaling.registration = RegisterOk(actr_id=parse_id(f"5@1/{actor.actr_type}"))
-        node.mailbox = await Mailbox.open(data_dir / "mailbox.db")
+        node.mailbox = await Mailbox.open(data_dir / "mailbox.db", limits=node.config.mailbox)
         return cls(node)
 
     def start_scheduler(self) -> asyncio.Task[None]:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from actr.errors import ErrorCode
-from actr.mailbox import Mailbox
+from actr.mailbox import Mailbox, MailboxLimits, MailboxRecord
 from examples.echo import Echo
 from examples.echo_pb2 import SayReply
 from tests.unit.node_harness import Harness
@@ -139,3 +139,34 @@ async def test_a_stop_while_the_answer_is_sent_does_not_requeue_a_request_that_r
     assert harness.rows() == []
     with sqlite3.connect(box.path) as db:
         assert db.execute("SELECT request_id FROM answers").fetchall() == [("r1",)]
+
+
+async def test_a_runtime_fault_while_processing_retries_then_dead_letters(
+    tmp_path: Path,
+) -> None:
+    h = await Harness.open(tmp_path, Echo(), mailbox=MailboxLimits(max_attempts=2))
+    node = h.node
+    original = node._run_handler
+    faults = ["r1", "r2", "r2"]  # r1 fails once, r2 every time it is handed out
+
+    async def flaky(record: MailboxRecord, env: Any) -> Any:
+        if record.request_id in faults:
+            faults.remove(record.request_id)
+            raise RuntimeError("runtime bug")
+        return await original(record, env)
+
+    node._run_handler = flaky  # type: ignore[method-assign]
+    h.start_scheduler()
+    await h.accept("r1", "one")
+    assert SayReply.FromString((await h.answer()).payload).text == "one"  # its second try
+    await h.accept("r2", "two")
+    await h.accept("r3", "three")  # not held up by r2
+    # One handler at a time: r3 ran once r2's dead-letter move had committed.
+    assert SayReply.FromString((await h.answer()).payload).text == "three"
+    (dead,) = await h.box.dead_letters()
+    assert dead.record.request_id == "r2" and "runtime bug" in dead.reason
+    assert node.counters["process_failed"] == 3
+    await h.accept("r2", "two")  # its caller's retry is answered, not left waiting
+    reply = await h.answer()
+    assert reply.request_id == "r2" and reply.error.code == ErrorCode.INTERNAL
+    await h.close()
