@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sqlite3
 import time
@@ -32,56 +31,39 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import aiosqlite
-from google.protobuf.message import DecodeError
 
-from actr.envelopes import error_answer
-from actr.errors import ErrorCode, ResourceExhausted
-from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+from actr.errors import ResourceExhausted
+from actr.mailbox_store import (
+    COLUMNS,
+    IN_FLIGHT,
+    QUEUED,
+    SCHEMA,
+    MailboxRecord,
+    all_keys,
+    bury,
+    count_rows,
+    execute_rows,
+    lookup,
+    record_order,
+    replay_rows,
+    seq_filter,
+    transaction,
+    untried_run,
+)
+
+__all__ = [
+    "IN_FLIGHT",
+    "QUEUED",
+    "DeadLetter",
+    "EnqueueResult",
+    "Mailbox",
+    "MailboxLimits",
+    "MailboxRecord",
+    "MailboxStats",
+    "Outcome",
+]
 
 log = logging.getLogger(__name__)
-
-QUEUED = 0
-IN_FLIGHT = 1
-_IN_CHUNK = 400  # keys per "IN (...)" query, well under SQLite's variable limit
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    priority     INTEGER NOT NULL,
-    caller       TEXT    NOT NULL,
-    request_id   TEXT    NOT NULL,
-    payload_type INTEGER NOT NULL,
-    envelope     BLOB    NOT NULL,
-    state        INTEGER NOT NULL DEFAULT 0,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    accepted_at  REAL    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_order ON messages (state, priority, seq);
-CREATE UNIQUE INDEX IF NOT EXISTS messages_key ON messages (caller, request_id);
-CREATE TABLE IF NOT EXISTS answers (
-    caller      TEXT NOT NULL,
-    request_id  TEXT NOT NULL,
-    answer      BLOB,
-    answered_at REAL NOT NULL,
-    dead        INTEGER NOT NULL DEFAULT 0,  -- 1: the error answer of a dead letter
-    PRIMARY KEY (caller, request_id)
-);
-CREATE INDEX IF NOT EXISTS answers_age ON answers (answered_at);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    seq          INTEGER PRIMARY KEY,
-    priority     INTEGER NOT NULL,
-    caller       TEXT    NOT NULL,
-    request_id   TEXT    NOT NULL,
-    payload_type INTEGER NOT NULL,
-    envelope     BLOB    NOT NULL,
-    attempts     INTEGER NOT NULL,
-    accepted_at  REAL    NOT NULL,
-    reason       TEXT    NOT NULL,
-    failed_at    REAL    NOT NULL
-);
-"""
-
-_COLUMNS = "seq, priority, caller, request_id, payload_type, envelope, attempts, accepted_at"
 
 
 class Outcome(Enum):
@@ -99,17 +81,6 @@ class EnqueueResult:
 _QUEUED = EnqueueResult(Outcome.QUEUED)
 _PARKED = object()  # the result of a waiting dequeue that found nothing
 _DUPLICATE_PENDING = EnqueueResult(Outcome.DUPLICATE_PENDING)
-
-
-class MailboxRecord(NamedTuple):
-    seq: int
-    priority: int
-    caller: str
-    request_id: str
-    payload_type: int
-    envelope: bytes
-    attempts: int
-    accepted_at: float
 
 
 @dataclass(frozen=True)
@@ -199,7 +170,7 @@ class Mailbox:
         # NORMAL in WAL mode survives a process crash (the case MBX-1 is about);
         # only an OS crash or power loss can roll back the last commits.
         await db.execute("PRAGMA synchronous=NORMAL")
-        await db.executescript(_SCHEMA)
+        await db.executescript(SCHEMA)
         box = cls(db, path, limits)
         if recover:
             await box._recover()
@@ -210,13 +181,10 @@ class Mailbox:
     def _load(self, db: sqlite3.Connection) -> None:
         """Reads the row count, size, keys and data version in one snapshot, so a
         commit by another process after it is seen by the first batch."""
-        db.execute("BEGIN")
-        try:
+        with transaction(db, "BEGIN"):
             self._data_version = db.execute("PRAGMA data_version").fetchone()[0]
-            self.count, self.bytes = _count(db)
-            self._keys = _all_keys(db)
-        finally:
-            db.execute("COMMIT")
+            self.count, self.bytes = count_rows(db)
+            self._keys = all_keys(db)
 
     async def _recover(self) -> None:
         requeued, poisoned = await self._db._execute(  # type: ignore[no-untyped-call]
@@ -228,22 +196,17 @@ class Mailbox:
             log.warning("mailbox_dead_lettered_on_start count=%d path=%s", poisoned, self.path)
 
     def _recover_sync(self, db: sqlite3.Connection, now: float) -> tuple[int, int]:
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE state = ? AND attempts >= ?",
+                f"SELECT {COLUMNS} FROM messages WHERE state = ? AND attempts >= ?",
                 (IN_FLIGHT, self.limits.max_attempts),
             ).fetchall()
             reason = (
                 f"handed to a handler {self.limits.max_attempts} times without an answer"
                 " (the process died while handling it)"
             )
-            _bury(db, [MailboxRecord(*r) for r in rows], reason, now)
+            bury(db, [MailboxRecord(*r) for r in rows], reason, now)
             cur = db.execute("UPDATE messages SET state = ? WHERE state = ?", (QUEUED, IN_FLIGHT))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return cur.rowcount, len(rows)
 
     @property
@@ -426,72 +389,68 @@ class Mailbox:
         by_kind: dict[str, list[int]] = {}
         for i, (kind, _) in enumerate(jobs):
             by_kind.setdefault(kind, []).append(i)
-        db.execute("BEGIN IMMEDIATE")
         try:
-            if self._data_version_changed(db):
-                # Another process (a dlq tool) committed, or a batch failed: what we
-                # keep in memory is stale.
-                self._keys = _all_keys(db)
-                count, size = _count(db)
-            acks = [jobs[i][1] for i in by_kind.get("ack", [])]
-            if acks:
-                _execute_rows(
-                    db,
-                    "INSERT OR REPLACE INTO answers (caller, request_id, answer, answered_at)"
-                    " VALUES ",
-                    "",
-                    [(a[0].caller, a[0].request_id, a[1], a[2]) for a in acks],
-                )
-                _execute_rows(
-                    db, "DELETE FROM messages WHERE seq IN (", ")", [(a[0].seq,) for a in acks]
-                )
-            for i in by_kind.get("dead_letter", []):
-                record, reason, now = jobs[i][1]
-                _bury(db, [record], reason, now)
-                acks.append((record,))
-            keys = self._keys
-            for a in acks:
-                record = a[0]
-                keys.discard((record.caller, record.request_id))
-                size -= len(record.envelope)
-            count -= len(acks)
+            with transaction(db):
+                if self._data_version_changed(db):
+                    # Another process (a dlq tool) committed, or a batch failed: what we
+                    # keep in memory is stale.
+                    self._keys = all_keys(db)
+                    count, size = count_rows(db)
+                acks = [jobs[i][1] for i in by_kind.get("ack", [])]
+                if acks:
+                    execute_rows(
+                        db,
+                        "INSERT OR REPLACE INTO answers (caller, request_id, answer, answered_at)"
+                        " VALUES ",
+                        "",
+                        [(a[0].caller, a[0].request_id, a[1], a[2]) for a in acks],
+                    )
+                    execute_rows(
+                        db, "DELETE FROM messages WHERE seq IN (", ")", [(a[0].seq,) for a in acks]
+                    )
+                for i in by_kind.get("dead_letter", []):
+                    record, reason, now = jobs[i][1]
+                    bury(db, [record], reason, now)
+                    acks.append((record,))
+                keys = self._keys
+                for a in acks:
+                    record = a[0]
+                    keys.discard((record.caller, record.request_id))
+                    size -= len(record.envelope)
+                count -= len(acks)
 
-            requeues = [jobs[i][1] for i in by_kind.get("requeue", [])]
-            if requeues:
-                db.executemany(
-                    "UPDATE messages SET state = ?, attempts = attempts - ? WHERE seq = ?",
-                    [(QUEUED, 0 if a[1] else 1, a[0].seq) for a in requeues],
-                )
+                requeues = [jobs[i][1] for i in by_kind.get("requeue", [])]
+                if requeues:
+                    db.executemany(
+                        "UPDATE messages SET state = ?, attempts = attempts - ? WHERE seq = ?",
+                        [(QUEUED, 0 if a[1] else 1, a[0].seq) for a in requeues],
+                    )
 
-            enq = by_kind.get("enqueue", [])
-            if enq:
-                count, size = self._apply_enqueues(db, jobs, enq, results, count, size)
+                enq = by_kind.get("enqueue", [])
+                if enq:
+                    count, size = self._apply_enqueues(db, jobs, enq, results, count, size)
 
-            for i in by_kind.get("prune", []):
-                cur = db.execute(
-                    "DELETE FROM answers WHERE answered_at < ?",
-                    (jobs[i][1][0] - self.dedup_window,),
-                )
-                results[i] = cur.rowcount
+                for i in by_kind.get("prune", []):
+                    cur = db.execute(
+                        "DELETE FROM answers WHERE answered_at < ?",
+                        (jobs[i][1][0] - self.dedup_window,),
+                    )
+                    results[i] = cur.rowcount
 
-            for i in by_kind.get("dequeue", []):
-                limit, wait = jobs[i][1]
-                rows = db.execute(
-                    "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
-                    " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
-                    f" RETURNING {_COLUMNS}",
-                    (IN_FLIGHT, QUEUED, _untried_run(db, limit)),
-                ).fetchall()
-                records = sorted(map(MailboxRecord._make, rows), key=_order)
-                results[i] = _PARKED if wait and not records else records
-            db.execute("COMMIT")
+                for i in by_kind.get("dequeue", []):
+                    limit, wait = jobs[i][1]
+                    rows = db.execute(
+                        "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
+                        " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
+                        f" RETURNING {COLUMNS}",
+                        (IN_FLIGHT, QUEUED, untried_run(db, limit)),
+                    ).fetchall()
+                    records = sorted(map(MailboxRecord._make, rows), key=record_order)
+                    results[i] = _PARKED if wait and not records else records
         except BaseException:
             # What this batch changed in memory (keys) is void: the next batch reloads
-            # it all. A full disk or an I/O error may have ended the transaction already.
+            # it all.
             self._data_version = -1
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
             raise
         return results, count, size
 
@@ -541,7 +500,7 @@ class Mailbox:
         # A request answered within the window is not inserted (ENV-6); the common
         # case, no such duplicate, costs no lookup.
         # Rows go in in the order given (FIFO): a VALUES list is read in order.
-        inserted = _execute_rows(
+        inserted = execute_rows(
             db,
             "INSERT OR IGNORE INTO messages (priority, caller, request_id, payload_type,"
             " envelope, accepted_at) SELECT * FROM (VALUES ",
@@ -555,7 +514,7 @@ class Mailbox:
             # process cannot be the reason: the keys were reloaded when it committed,
             # and we hold the write lock since.)
             keys = [(jobs[i][1][0], jobs[i][1][1]) for i in taken]
-            answered = _lookup(
+            answered = lookup(
                 db, "SELECT caller, request_id, answer, answered_at FROM answers", keys
             )
             for i, key in zip(taken, keys, strict=True):
@@ -623,22 +582,22 @@ class Mailbox:
         self, limit: int = 100, seqs: Iterable[int] | None = None
     ) -> list[DeadLetter]:
         """The dead letters (all, or these), oldest first, at most ``limit``."""
-        where, args = _seq_filter(seqs)
+        where, args = seq_filter(seqs)
         rows = await self._db.execute_fetchall(
-            f"SELECT {_COLUMNS}, reason, failed_at FROM dead_letters{where} ORDER BY seq LIMIT ?",
+            f"SELECT {COLUMNS}, reason, failed_at FROM dead_letters{where} ORDER BY seq LIMIT ?",
             (*args, limit),
         )
         return [DeadLetter(MailboxRecord(*r[:8]), r[8], r[9]) for r in rows]
 
     async def replay(self, seqs: Iterable[int] | None = None) -> int:
         """Moves dead letters (all, or these) back to the queue with a fresh count."""
-        where, args = _seq_filter(seqs)
+        where, args = seq_filter(seqs)
         async with self._txn:
             return await self._replay(where, args)
 
     async def _replay(self, where: str, args: tuple[int, ...]) -> int:
         moved, skipped, keys, (count, size) = await self._db._execute(  # type: ignore[no-untyped-call]
-            _replay_sync, self._db._conn, where, args
+            replay_rows, self._db._conn, where, args
         )
         if skipped:
             log.info("dlq_replay_skipped_answered count=%d", skipped)
@@ -648,188 +607,7 @@ class Mailbox:
         return int(moved)
 
     async def purge(self, seqs: Iterable[int] | None = None) -> int:
-        where, args = _seq_filter(seqs)
+        where, args = seq_filter(seqs)
         async with self._txn:
             cur = await self._db.execute(f"DELETE FROM dead_letters{where}", args)
         return cur.rowcount
-
-
-def _row(r: MailboxRecord) -> tuple[Any, ...]:
-    return (
-        r.seq,
-        r.priority,
-        r.caller,
-        r.request_id,
-        r.payload_type,
-        r.envelope,
-        r.attempts,
-        r.accepted_at,
-    )
-
-
-def _seq_filter(seqs: Iterable[int] | None) -> tuple[str, tuple[int, ...]]:
-    if seqs is None:
-        return "", ()
-    chosen = tuple(int(s) for s in seqs)
-    if not chosen:
-        return " WHERE 0", ()
-    return f" WHERE seq IN ({','.join('?' * len(chosen))})", chosen
-
-
-def _dead_answer(envelope: bytes, reason: str) -> bytes | None:
-    """The answer a caller gets for a dead-lettered REQUEST (a TELL gets none)."""
-    env = RpcEnvelope()
-    try:
-        env.ParseFromString(envelope)
-    except DecodeError:
-        return None
-    if env.direction != Direction.DIRECTION_REQUEST:
-        return None
-    return error_answer(env, ErrorCode.INTERNAL, f"dead-lettered: {reason}").SerializeToString()
-
-
-def _bury(db: sqlite3.Connection, records: list[MailboxRecord], reason: str, now: float) -> None:
-    """Moves rows to the dead letters (MBX-4). A duplicate of one is answered with an
-    error meanwhile; a real answer, if one exists, is kept."""
-    if not records:
-        return
-    db.executemany(
-        f"INSERT OR REPLACE INTO dead_letters ({_COLUMNS}, reason, failed_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(*_row(r), reason, now) for r in records],
-    )
-    db.executemany("DELETE FROM messages WHERE seq = ?", [(r.seq,) for r in records])
-    db.executemany(
-        "INSERT OR IGNORE INTO answers (caller, request_id, answer, answered_at, dead)"
-        " VALUES (?, ?, ?, ?, 1)",
-        [(r.caller, r.request_id, _dead_answer(r.envelope, reason), now) for r in records],
-    )
-
-
-def _replay_sync(
-    db: sqlite3.Connection, where: str, args: tuple[int, ...]
-) -> tuple[int, int, set[tuple[str, str]], tuple[int, int]]:
-    """Dead letters back to the queue, but never one whose request was answered for
-    real meanwhile (a retry ran it): that would run it twice (ENV-6)."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        joined = where.replace("seq", "d.seq")
-        rows = db.execute(
-            "SELECT d.seq, a.dead FROM dead_letters AS d LEFT JOIN answers AS a"
-            f" ON a.caller = d.caller AND a.request_id = d.request_id{joined}",
-            args,
-        ).fetchall()
-        answered = [(seq,) for seq, dead in rows if dead == 0]
-        again = [(seq,) for seq, dead in rows if dead != 0]
-        db.executemany(
-            "DELETE FROM answers WHERE dead = 1 AND (caller, request_id) IN"
-            " (SELECT caller, request_id FROM dead_letters WHERE seq = ?)",
-            again,
-        )
-        before = db.total_changes
-        db.executemany(
-            f"INSERT OR IGNORE INTO messages ({_COLUMNS}, state)"
-            " SELECT seq, priority, caller, request_id, payload_type, envelope, 0,"
-            f" accepted_at, {QUEUED} FROM dead_letters WHERE seq = ?",
-            again,
-        )
-        moved = db.total_changes - before
-        db.executemany("DELETE FROM dead_letters WHERE seq = ?", answered + again)
-        keys, totals = _all_keys(db), _count(db)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return moved, len(answered), keys, totals
-
-
-def _count(db: sqlite3.Connection) -> tuple[int, int]:
-    count, size = db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM messages"
-    ).fetchone()
-    return int(count), int(size)
-
-
-def _all_keys(db: sqlite3.Connection) -> set[tuple[str, str]]:
-    return {(c, r) for c, r in db.execute("SELECT caller, request_id FROM messages")}
-
-
-def _untried_run(db: sqlite3.Connection, limit: int) -> int:
-    """How many of the next ``limit`` queued rows to hand out: a row handed out
-    before (its process died or stopped while it ran) goes alone, and ends the run
-    before it. Run alone, a request that kills the process counts only its own
-    attempts towards the dead letters (MBX-4), not those of requests beside it."""
-    tried = db.execute(
-        "SELECT attempts > 0 FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?",
-        (QUEUED, limit),
-    ).fetchall()
-    for n, (was_tried,) in enumerate(tried):
-        if was_tried:
-            return max(n, 1)
-    return len(tried)
-
-
-def _order(r: MailboxRecord) -> tuple[int, int]:
-    return (r.priority, r.seq)
-
-
-def _lookup(
-    db: sqlite3.Connection, select: str, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[Any, Any]]:
-    """Rows of ``select`` whose (caller, request_id) is among ``keys``. One query per
-    caller and chunk, "caller = ? AND request_id IN (...)", which the planner serves
-    from the (caller, request_id) index (a row-value IN over VALUES scanned the table)."""
-    by_caller: dict[str, list[str]] = {}
-    for caller, request_id in dict.fromkeys(keys):
-        by_caller.setdefault(caller, []).append(request_id)
-    found: dict[tuple[str, str], tuple[Any, Any]] = {}
-    for caller, ids in by_caller.items():
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
-            rows = db.execute(
-                f"{select} WHERE caller = ? AND request_id IN ({','.join('?' * len(chunk))})",
-                [caller, *chunk],
-            )
-            for row_caller, request_id, a, b in rows:
-                found[(row_caller, request_id)] = (a, b)
-    return found
-
-
-# Rows per multi-row statement. A chunk is one statement, so the connection thread
-# stays inside SQLite (which runs without the GIL) for the whole chunk, where
-# executemany would step once per row and take the GIL back each time, contending
-# with the event loop. Fixed sizes keep the distinct statements, and prepares, few.
-_CHUNKS = (256, 64, 16, 4, 1)
-
-
-@functools.lru_cache(maxsize=64)
-def _rows_sql(head: str, tail: str, width: int, rows: int) -> str:
-    one = "?" if width == 1 else "(" + ", ".join("?" * width) + ")"
-    return head + ", ".join([one] * rows) + tail
-
-
-def _execute_rows(
-    db: sqlite3.Connection,
-    head: str,
-    tail: str,
-    rows: list[tuple[Any, ...]],
-    extra: tuple[Any, ...] = (),
-) -> int:
-    """Runs ``head <rows as a comma-separated list> tail`` over ``rows``, in chunks
-    (in order), with ``extra`` bound after each chunk's values; returns rows changed."""
-    if not rows:
-        return 0
-    width = len(rows[0])
-    room = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(extra)
-    before = db.total_changes
-    start = 0
-    for size in _CHUNKS:
-        if size * width > room and size > 1:
-            continue
-        sql = _rows_sql(head, tail, width, size)
-        while len(rows) - start >= size:
-            params = [v for row in rows[start : start + size] for v in row]
-            params.extend(extra)
-            db.execute(sql, params)
-            start += size
-    return db.total_changes - before

@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actr.mailbox import _SCHEMA, Mailbox, MailboxLimits  # noqa: E402
+from actr.mailbox import Mailbox, MailboxLimits  # noqa: E402
+from actr.mailbox_store import SCHEMA  # noqa: E402
 
 ENVELOPE = b"e" * 120  # a small request envelope
 BATCH = 100
@@ -39,7 +40,7 @@ def raw_sqlite(path: Path, n: int) -> tuple[float, float]:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(_SCHEMA)
+    db.executescript(SCHEMA)
     now = time.time()
     t0 = time.perf_counter()
     for start in range(0, n, BATCH):

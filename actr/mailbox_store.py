@@ -1,0 +1,264 @@
+"""The mailbox's SQL: its schema, and the statements that run on aiosqlite's
+connection thread (plain functions over a ``sqlite3.Connection``, no asyncio),
+for the batches of ``actr.mailbox`` and for the dead-letter tools."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, NamedTuple
+
+from google.protobuf.message import DecodeError
+
+from actr.envelopes import error_answer
+from actr.errors import ErrorCode
+from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+
+QUEUED = 0
+IN_FLIGHT = 1
+_IN_CHUNK = 400  # keys per "IN (...)" query, well under SQLite's variable limit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    priority     INTEGER NOT NULL,
+    caller       TEXT    NOT NULL,
+    request_id   TEXT    NOT NULL,
+    payload_type INTEGER NOT NULL,
+    envelope     BLOB    NOT NULL,
+    state        INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    accepted_at  REAL    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_order ON messages (state, priority, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_key ON messages (caller, request_id);
+CREATE TABLE IF NOT EXISTS answers (
+    caller      TEXT NOT NULL,
+    request_id  TEXT NOT NULL,
+    answer      BLOB,
+    answered_at REAL NOT NULL,
+    dead        INTEGER NOT NULL DEFAULT 0,  -- 1: the error answer of a dead letter
+    PRIMARY KEY (caller, request_id)
+);
+CREATE INDEX IF NOT EXISTS answers_age ON answers (answered_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq          INTEGER PRIMARY KEY,
+    priority     INTEGER NOT NULL,
+    caller       TEXT    NOT NULL,
+    request_id   TEXT    NOT NULL,
+    payload_type INTEGER NOT NULL,
+    envelope     BLOB    NOT NULL,
+    attempts     INTEGER NOT NULL,
+    accepted_at  REAL    NOT NULL,
+    reason       TEXT    NOT NULL,
+    failed_at    REAL    NOT NULL
+);
+"""
+
+COLUMNS = "seq, priority, caller, request_id, payload_type, envelope, attempts, accepted_at"
+
+
+class MailboxRecord(NamedTuple):
+    seq: int
+    priority: int
+    caller: str
+    request_id: str
+    payload_type: int
+    envelope: bytes
+    attempts: int
+    accepted_at: float
+
+
+def row_values(r: MailboxRecord) -> tuple[Any, ...]:
+    return (
+        r.seq,
+        r.priority,
+        r.caller,
+        r.request_id,
+        r.payload_type,
+        r.envelope,
+        r.attempts,
+        r.accepted_at,
+    )
+
+
+def seq_filter(seqs: Iterable[int] | None) -> tuple[str, tuple[int, ...]]:
+    if seqs is None:
+        return "", ()
+    chosen = tuple(int(s) for s in seqs)
+    if not chosen:
+        return " WHERE 0", ()
+    return f" WHERE seq IN ({','.join('?' * len(chosen))})", chosen
+
+
+def _dead_answer(envelope: bytes, reason: str) -> bytes | None:
+    """The answer a caller gets for a dead-lettered REQUEST (a TELL gets none)."""
+    env = RpcEnvelope()
+    try:
+        env.ParseFromString(envelope)
+    except DecodeError:
+        return None
+    if env.direction != Direction.DIRECTION_REQUEST:
+        return None
+    return error_answer(env, ErrorCode.INTERNAL, f"dead-lettered: {reason}").SerializeToString()
+
+
+def bury(db: sqlite3.Connection, records: list[MailboxRecord], reason: str, now: float) -> None:
+    """Moves rows to the dead letters (MBX-4). A duplicate of one is answered with an
+    error meanwhile; a real answer, if one exists, is kept."""
+    if not records:
+        return
+    db.executemany(
+        f"INSERT OR REPLACE INTO dead_letters ({COLUMNS}, reason, failed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*row_values(r), reason, now) for r in records],
+    )
+    db.executemany("DELETE FROM messages WHERE seq = ?", [(r.seq,) for r in records])
+    db.executemany(
+        "INSERT OR IGNORE INTO answers (caller, request_id, answer, answered_at, dead)"
+        " VALUES (?, ?, ?, ?, 1)",
+        [(r.caller, r.request_id, _dead_answer(r.envelope, reason), now) for r in records],
+    )
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """Commits the block's statements, or rolls them back if it raises. A full disk
+    or an I/O error may have ended the transaction already (SQLite rolls back by
+    itself then), so a ROLLBACK is only sent to one still open: its own failure
+    would hide the error that matters."""
+    db.execute(begin)
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:
+            with suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def replay_rows(
+    db: sqlite3.Connection, where: str, args: tuple[int, ...]
+) -> tuple[int, int, set[tuple[str, str]], tuple[int, int]]:
+    """Dead letters back to the queue, but never one whose request was answered for
+    real meanwhile (a retry ran it): that would run it twice (ENV-6)."""
+    with transaction(db):
+        joined = where.replace("seq", "d.seq")
+        rows = db.execute(
+            "SELECT d.seq, a.dead FROM dead_letters AS d LEFT JOIN answers AS a"
+            f" ON a.caller = d.caller AND a.request_id = d.request_id{joined}",
+            args,
+        ).fetchall()
+        answered = [(seq,) for seq, dead in rows if dead == 0]
+        again = [(seq,) for seq, dead in rows if dead != 0]
+        db.executemany(
+            "DELETE FROM answers WHERE dead = 1 AND (caller, request_id) IN"
+            " (SELECT caller, request_id FROM dead_letters WHERE seq = ?)",
+            again,
+        )
+        before = db.total_changes
+        db.executemany(
+            f"INSERT OR IGNORE INTO messages ({COLUMNS}, state)"
+            " SELECT seq, priority, caller, request_id, payload_type, envelope, 0,"
+            f" accepted_at, {QUEUED} FROM dead_letters WHERE seq = ?",
+            again,
+        )
+        moved = db.total_changes - before
+        db.executemany("DELETE FROM dead_letters WHERE seq = ?", answered + again)
+        keys, totals = all_keys(db), count_rows(db)
+    return moved, len(answered), keys, totals
+
+
+def count_rows(db: sqlite3.Connection) -> tuple[int, int]:
+    count, size = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM messages"
+    ).fetchone()
+    return int(count), int(size)
+
+
+def all_keys(db: sqlite3.Connection) -> set[tuple[str, str]]:
+    return {(c, r) for c, r in db.execute("SELECT caller, request_id FROM messages")}
+
+
+def untried_run(db: sqlite3.Connection, limit: int) -> int:
+    """How many of the next ``limit`` queued rows to hand out: a row handed out
+    before (its process died or stopped while it ran) goes alone, and ends the run
+    before it. Run alone, a request that kills the process counts only its own
+    attempts towards the dead letters (MBX-4), not those of requests beside it."""
+    tried = db.execute(
+        "SELECT attempts > 0 FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?",
+        (QUEUED, limit),
+    ).fetchall()
+    for n, (was_tried,) in enumerate(tried):
+        if was_tried:
+            return max(n, 1)
+    return len(tried)
+
+
+def record_order(r: MailboxRecord) -> tuple[int, int]:
+    return (r.priority, r.seq)
+
+
+def lookup(
+    db: sqlite3.Connection, select: str, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """Rows of ``select`` whose (caller, request_id) is among ``keys``. One query per
+    caller and chunk, "caller = ? AND request_id IN (...)", which the planner serves
+    from the (caller, request_id) index (a row-value IN over VALUES scanned the table)."""
+    by_caller: dict[str, list[str]] = {}
+    for caller, request_id in dict.fromkeys(keys):
+        by_caller.setdefault(caller, []).append(request_id)
+    found: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for caller, ids in by_caller.items():
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            rows = db.execute(
+                f"{select} WHERE caller = ? AND request_id IN ({','.join('?' * len(chunk))})",
+                [caller, *chunk],
+            )
+            for row_caller, request_id, a, b in rows:
+                found[(row_caller, request_id)] = (a, b)
+    return found
+
+
+# Rows per multi-row statement. A chunk is one statement, so the connection thread
+# stays inside SQLite (which runs without the GIL) for the whole chunk, where
+# executemany would step once per row and take the GIL back each time, contending
+# with the event loop. Fixed sizes keep the distinct statements, and prepares, few.
+_CHUNKS = (256, 64, 16, 4, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _rows_sql(head: str, tail: str, width: int, rows: int) -> str:
+    one = "?" if width == 1 else "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([one] * rows) + tail
+
+
+def execute_rows(
+    db: sqlite3.Connection,
+    head: str,
+    tail: str,
+    rows: list[tuple[Any, ...]],
+    extra: tuple[Any, ...] = (),
+) -> int:
+    """Runs ``head <rows as a comma-separated list> tail`` over ``rows``, in chunks
+    (in order), with ``extra`` bound after each chunk's values; returns rows changed."""
+    if not rows:
+        return 0
+    width = len(rows[0])
+    room = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(extra)
+    before = db.total_changes
+    start = 0
+    for size in _CHUNKS:
+        if size * width > room and size > 1:
+            continue
+        sql = _rows_sql(head, tail, width, size)
+        while len(rows) - start >= size:
+            params = [v for row in rows[start : start + size] for v in row]
+            params.extend(extra)
+            db.execute(sql, params)
+            start += size
+    return db.total_changes - before
