@@ -142,6 +142,9 @@ class Mailbox:
         self._last_prune = time.time()
         # Dequeues waiting for rows (``wait=True``): they join every batch.
         self._parked: list[_Op] = []
+        # Rows a dead process left in flight (found on open) until they are done:
+        # each is handed out alone (see untried_run).
+        self._suspects: set[int] = set()
         self.poll_interval = 5.0
 
     @property
@@ -206,8 +209,15 @@ class Mailbox:
                 " (the process died while handling it)"
             )
             bury(db, [MailboxRecord(*r) for r in rows], reason, now)
-            cur = db.execute("UPDATE messages SET state = ? WHERE state = ?", (QUEUED, IN_FLIGHT))
-        return cur.rowcount, len(rows)
+            back = db.execute(
+                "UPDATE messages SET state = ? WHERE state = ? RETURNING seq", (QUEUED, IN_FLIGHT)
+            ).fetchall()
+        self._suspects = {seq for (seq,) in back}
+        return len(back), len(rows)
+
+    def recovered(self, record: MailboxRecord) -> bool:
+        """Whether the row was in flight when a process died (it is handed out alone)."""
+        return record.seq in self._suspects
 
     @property
     def closed(self) -> bool:
@@ -255,7 +265,7 @@ class Mailbox:
         self, limit: int = 32, *, wait: bool = False
     ) -> asyncio.Future[list[MailboxRecord]]:
         """Marks up to ``limit`` rows in flight, HIGH first, FIFO within (MBX-2). A
-        row handed out before (``attempts`` > 1 once taken) comes alone.
+        row a dead process left in flight (``recovered``) comes alone.
 
         ``wait``: when nothing is queued, the future stays pending (a long poll) and
         is served by the first later batch that finds rows, so a request arriving at
@@ -397,6 +407,7 @@ class Mailbox:
                     self._keys = all_keys(db)
                     count, size = count_rows(db)
                 acks = [jobs[i][1] for i in by_kind.get("ack", [])]
+                gone: list[MailboxRecord] = []  # rows this batch removed
                 if acks:
                     execute_rows(
                         db,
@@ -405,25 +416,32 @@ class Mailbox:
                         "",
                         [(a[0].caller, a[0].request_id, a[1], a[2]) for a in acks],
                     )
-                    execute_rows(
+                    removed = execute_rows(
                         db, "DELETE FROM messages WHERE seq IN (", ")", [(a[0].seq,) for a in acks]
                     )
+                    gone = [a[0] for a in acks]
+                    if removed != len(acks):
+                        # A row was gone already (acked twice): count what is there.
+                        gone = []
+                        count, size = count_rows(db)
                 for i in by_kind.get("dead_letter", []):
                     record, reason, now = jobs[i][1]
-                    bury(db, [record], reason, now)
-                    acks.append((record,))
+                    gone += bury(db, [record], reason, now)
+                    self._suspects.discard(record.seq)
                 keys = self._keys
-                for a in acks:
-                    record = a[0]
+                for record in gone:
                     keys.discard((record.caller, record.request_id))
                     size -= len(record.envelope)
-                count -= len(acks)
+                count -= len(gone)
+                for a in acks:
+                    self._suspects.discard(a[0].seq)
 
                 requeues = [jobs[i][1] for i in by_kind.get("requeue", [])]
                 if requeues:
                     db.executemany(
-                        "UPDATE messages SET state = ?, attempts = attempts - ? WHERE seq = ?",
-                        [(QUEUED, 0 if a[1] else 1, a[0].seq) for a in requeues],
+                        "UPDATE messages SET state = ?, attempts = attempts - ?"
+                        " WHERE seq = ? AND state = ?",
+                        [(QUEUED, 0 if a[1] else 1, a[0].seq, IN_FLIGHT) for a in requeues],
                     )
 
                 enq = by_kind.get("enqueue", [])
@@ -443,7 +461,7 @@ class Mailbox:
                         "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
                         " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
                         f" RETURNING {COLUMNS}",
-                        (IN_FLIGHT, QUEUED, untried_run(db, limit)),
+                        (IN_FLIGHT, QUEUED, untried_run(db, limit, self._suspects)),
                     ).fetchall()
                     records = sorted(map(MailboxRecord._make, rows), key=record_order)
                     results[i] = _PARKED if wait and not records else records

@@ -105,22 +105,26 @@ def _dead_answer(envelope: bytes, reason: str) -> bytes | None:
     return error_answer(env, ErrorCode.INTERNAL, f"dead-lettered: {reason}").SerializeToString()
 
 
-def bury(db: sqlite3.Connection, records: list[MailboxRecord], reason: str, now: float) -> None:
-    """Moves rows to the dead letters (MBX-4). A duplicate of one is answered with an
+def bury(
+    db: sqlite3.Connection, records: list[MailboxRecord], reason: str, now: float
+) -> list[MailboxRecord]:
+    """Moves rows to the dead letters (MBX-4) and returns those it moved (a row
+    acked meanwhile is not there to move). A duplicate of one is answered with an
     error meanwhile; a real answer, if one exists, is kept."""
-    if not records:
-        return
+    exists = "SELECT 1 FROM messages WHERE seq = ?"
+    there = [r for r in records if db.execute(exists, (r.seq,)).fetchone()]
     db.executemany(
         f"INSERT OR REPLACE INTO dead_letters ({COLUMNS}, reason, failed_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(*row_values(r), reason, now) for r in records],
+        [(*row_values(r), reason, now) for r in there],
     )
-    db.executemany("DELETE FROM messages WHERE seq = ?", [(r.seq,) for r in records])
+    db.executemany("DELETE FROM messages WHERE seq = ?", [(r.seq,) for r in there])
     db.executemany(
         "INSERT OR IGNORE INTO answers (caller, request_id, answer, answered_at, dead)"
         " VALUES (?, ?, ?, ?, 1)",
-        [(r.caller, r.request_id, _dead_answer(r.envelope, reason), now) for r in records],
+        [(r.caller, r.request_id, _dead_answer(r.envelope, reason), now) for r in there],
     )
+    return there
 
 
 @contextmanager
@@ -183,19 +187,21 @@ def all_keys(db: sqlite3.Connection) -> set[tuple[str, str]]:
     return {(c, r) for c, r in db.execute("SELECT caller, request_id FROM messages")}
 
 
-def untried_run(db: sqlite3.Connection, limit: int) -> int:
-    """How many of the next ``limit`` queued rows to hand out: a row handed out
-    before (its process died or stopped while it ran) goes alone, and ends the run
-    before it. Run alone, a request that kills the process counts only its own
-    attempts towards the dead letters (MBX-4), not those of requests beside it."""
-    tried = db.execute(
-        "SELECT attempts > 0 FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?",
+def untried_run(db: sqlite3.Connection, limit: int, suspects: set[int]) -> int:
+    """How many of the next ``limit`` queued rows to hand out: a suspect (a row a
+    dead process left in flight) goes alone, and ends the run before it. Run alone,
+    a request that kills the process counts only its own attempts towards the dead
+    letters (MBX-4), not those of the requests that ran beside it."""
+    if not suspects:
+        return limit
+    seqs = db.execute(
+        "SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?",
         (QUEUED, limit),
     ).fetchall()
-    for n, (was_tried,) in enumerate(tried):
-        if was_tried:
+    for n, (seq,) in enumerate(seqs):
+        if seq in suspects:
             return max(n, 1)
-    return len(tried)
+    return len(seqs)
 
 
 def record_order(r: MailboxRecord) -> tuple[int, int]:

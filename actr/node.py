@@ -532,7 +532,7 @@ class Node:
                 self.counters["dequeue_failed"] += 1
                 await asyncio.sleep(1.0)
                 continue
-            if len(batch) == 1 and batch[0].attempts > 1:
+            if len(batch) == 1 and box.recovered(batch[0]):
                 await self._run_alone(batch[0])
                 continue
             for record in batch:
@@ -542,15 +542,19 @@ class Node:
                 self._start_handler(record)
 
     async def _run_alone(self, record: MailboxRecord) -> None:
-        """Runs a request handed out before (its process died or stopped while it
-        ran) with no other handler beside it (the mailbox hands it out alone): if it
-        is what kills the process, only its own attempts count towards the dead
-        letters (MBX-4), not those of the requests that ran with it."""
+        """Runs a request its process died with (the mailbox hands it out alone)
+        with no other handler beside it: if it is what kills the process, only its
+        own attempts count towards the dead letters (MBX-4), not those of the
+        requests that ran with it. Handlers already running get ``stop_grace`` to
+        finish first; one still running then (it may wait for a request queued
+        behind this one) runs on beside it rather than stall the actor."""
         assert self.mailbox is not None
         try:
-            while self._running:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.stop_grace):
+                    while self._running:
+                        self._slot_freed.clear()
+                        await self._slot_freed.wait()
         except asyncio.CancelledError:
             self.mailbox.give_back(record)  # stopped before it ran
             raise
@@ -572,7 +576,7 @@ class Node:
     async def _run_one(self, record: MailboxRecord) -> None:
         assert self.mailbox is not None
         try:
-            await self._process(record)
+            answer = await self._process(record)
         except asyncio.CancelledError:
             # Stopped before it was answered: it goes back to the queue.
             await asyncio.shield(self.mailbox.requeue(record))
@@ -593,8 +597,20 @@ class Node:
             except Exception:
                 # The database fails too: in flight until a restart redelivers it.
                 log.exception("process_failed_left_in_flight seq=%d", record.seq)
+            return
+        # Acked (submitted) already: whatever happens to the send, the request is
+        # done; it is never requeued or dead-lettered from here on (its caller's
+        # retry gets the stored answer).
+        if answer is not None:
+            try:
+                await self._answer(record.caller, record.payload_type, answer)
+            except Exception:
+                self.counters["answer_undeliverable"] += 1
+                log.exception("answer_failed caller=%s seq=%d", record.caller, record.seq)
 
-    async def _process(self, record: MailboxRecord) -> None:
+    async def _process(self, record: MailboxRecord) -> bytes | None:
+        """Runs the request's handler and submits its ack; returns the answer to
+        send (None for a tell, or a request dead-lettered here)."""
         assert self.mailbox is not None and self.actor is not None
         env = RpcEnvelope()
         try:
@@ -603,7 +619,7 @@ class Node:
             # MBX-4: a stored envelope that does not decode never will: dead letter at once.
             await self.mailbox.dead_letter(record, "stored envelope does not decode")
             self.counters["dead_lettered"] += 1
-            return
+            return None
         is_request = env.direction == Direction.DIRECTION_REQUEST
         # ENV-7: both spans are children of the caller's span from the envelope.
         with telemetry.remote_parent(env):
@@ -628,11 +644,10 @@ class Node:
         # The ack (with the answer, for duplicates) commits with the next batch while
         # the answer is sent and the next handler starts; a crash before that commit
         # redelivers the request, as a crash during the handler would. Submitted
-        # before the send: a stop that cancels the send cannot requeue a request
-        # that ran (that requeue comes after the ack and finds no row).
+        # before the send, and the send is outside the requeue-on-stop and fault
+        # paths: a request that ran is never put back.
         self._ack(record, data)
-        if data is not None:
-            await self._answer(record.caller, record.payload_type, data)
+        return data
 
     def _ack(self, record: MailboxRecord, data: bytes | None, delay: float = 0.5) -> None:
         box = self.mailbox

@@ -185,3 +185,22 @@ async def test_a_failing_backpressure_hook_does_not_stop_the_mailbox(tmp_path: P
     await asyncio.wait_for(box.ack(rec, None), 5)
     assert box.counters["backpressure_fired"] == 1
     await asyncio.wait_for(box.close(), 5)
+
+
+async def test_operations_on_a_row_that_is_gone_change_nothing(box: Mailbox) -> None:
+    await put(box, "r1")
+    await put(box, "r2")
+    r1, r2 = await box.dequeue(5)
+    await box.ack(r1, b"answer")
+    # Late or repeated operations on r1 (a retried ack, a fault path after the ack):
+    await box.ack(r1, b"answer")
+    await box.dead_letter(r1, "late")
+    await box.requeue(r1)
+    assert (box.count, box.bytes) == on_disk(box.path)[:2] == (1, 2)
+    assert await box.dead_letters() == []
+    assert [rid for rid, _ in on_disk(box.path)[2]] == ["r2"]
+    # A row put back twice gives its attempt back once.
+    await box.requeue(r2, started=False)
+    await box.requeue(r2, started=False)
+    (again,) = await box.dequeue(5)
+    assert (again.request_id, again.attempts) == ("r2", 1)

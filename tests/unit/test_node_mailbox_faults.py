@@ -170,3 +170,39 @@ async def test_a_runtime_fault_while_processing_retries_then_dead_letters(
     reply = await h.answer()
     assert reply.request_id == "r2" and reply.error.code == ErrorCode.INTERNAL
     await h.close()
+
+
+async def test_a_send_that_fails_after_the_ack_leaves_the_request_answered(
+    tmp_path: Path,
+) -> None:
+    h = await Harness.open(tmp_path, Echo(), mailbox=MailboxLimits(max_attempts=1))
+    node, box = h.node, h.box
+    capture = node._answer
+    acks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+    original = box.ack_nowait
+
+    def ack_nowait(*args: Any) -> asyncio.Future[None]:
+        fut = original(*args)
+        acks.put_nowait(fut)
+        return fut
+
+    async def broken(caller: str, ptype: int, data: bytes) -> None:
+        raise RuntimeError("data channel closed")  # not an ActrError
+
+    box.ack_nowait = ack_nowait  # type: ignore[method-assign]
+    node._answer = broken  # type: ignore[method-assign]
+    h.start_scheduler()
+    await h.accept("r1", "kept")
+    await asyncio.wait_for(await asyncio.wait_for(acks.get(), 10), 10)
+    await h.close()  # the scheduler and the failed send are done with
+    assert node.counters["answer_undeliverable"] == 1
+    assert node.counters["process_failed"] == 0
+    assert h.rows() == [] and box.count == 0  # answered: not requeued, not dead-lettered
+
+    again = await Harness.open(tmp_path, Echo())
+    again.node._answer = capture  # type: ignore[method-assign]
+    again.answers = h.answers
+    await again.accept("r1", "kept")  # the caller's retry gets the stored answer
+    assert SayReply.FromString((await again.answer()).payload).text == "kept"
+    assert await again.box.dead_letters() == []
+    await again.close()
