@@ -28,6 +28,20 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     await h.close()
 
 
+def capture_acks(box: Mailbox) -> asyncio.Queue[asyncio.Future[None]]:
+    """Each ack's future, as it is submitted."""
+    acks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+    original = box.ack_nowait
+
+    def ack_nowait(*args: Any) -> asyncio.Future[None]:
+        fut = original(*args)
+        acks.put_nowait(fut)
+        return fut
+
+    box.ack_nowait = ack_nowait  # type: ignore[method-assign]
+    return acks
+
+
 async def fail_statements(box: Mailbox, trigger: str, times: int) -> list[int]:
     """Makes the first ``times`` statements the trigger fires on fail; returns a
     list that grows by one each time the trigger was consulted."""
@@ -63,15 +77,7 @@ async def test_a_request_the_mailbox_cannot_take_is_refused_unavailable(
 async def test_an_ack_that_failed_is_tried_again(harness: Harness) -> None:
     box = harness.box
     await fail_statements(box, "BEFORE DELETE ON messages", times=1)
-    acks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
-    original = box.ack_nowait
-
-    def ack_nowait(*args: Any) -> asyncio.Future[None]:
-        fut = original(*args)
-        acks.put_nowait(fut)
-        return fut
-
-    box.ack_nowait = ack_nowait  # type: ignore[method-assign]
+    acks = capture_acks(box)
     harness.start_scheduler()
     await harness.accept("r1", "once")
     first = await harness.answer()
@@ -178,18 +184,11 @@ async def test_a_send_that_fails_after_the_ack_leaves_the_request_answered(
     h = await Harness.open(tmp_path, Echo(), mailbox=MailboxLimits(max_attempts=1))
     node, box = h.node, h.box
     capture = node._answer
-    acks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
-    original = box.ack_nowait
-
-    def ack_nowait(*args: Any) -> asyncio.Future[None]:
-        fut = original(*args)
-        acks.put_nowait(fut)
-        return fut
+    acks = capture_acks(box)
 
     async def broken(caller: str, ptype: int, data: bytes) -> None:
         raise RuntimeError("data channel closed")  # not an ActrError
 
-    box.ack_nowait = ack_nowait  # type: ignore[method-assign]
     node._answer = broken  # type: ignore[method-assign]
     h.start_scheduler()
     await h.accept("r1", "kept")
