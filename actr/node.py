@@ -509,7 +509,7 @@ class Node:
         assert self.mailbox is not None
         box = self.mailbox
         limit = self.config.max_concurrent_handlers
-        while not self._stopping:
+        while not self._stopping and not box.closed:
             free = limit - len(self._running)
             if free <= 0:
                 self._slot_freed.clear()
