@@ -35,7 +35,7 @@
     max_messages = 100000        # the bound (MBX-5): past it requests are refused
     max_bytes = 1073741824       #   with RESOURCE_EXHAUSTED
     backpressure_at = 0.8        # share of the bound where the backpressure hook fires
-    max_attempts = 3             # handed out this often without an answer: dead letter
+    max_attempts = 3             # handling failed this often (process died): dead letter
 
 Unknown keys are an error, so a typo does not silently fall back to a default.
 """

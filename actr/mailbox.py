@@ -6,7 +6,7 @@ PROTOCOL.md MBX-1..5 and ENV-6:
 - ``ack`` deletes the row and stores its answer in the same transaction, so a
   duplicate of an answered request is answered from the store (ENV-6);
 - on open, rows a dead process left in flight go back to the queue (MBX-3), or
-  to the dead letters once they have been handed out ``max_attempts`` times
+  to the dead letters once their handling has failed ``max_attempts`` times
   (a request that crashes the process every time must not crash it forever);
 - past the bound, ``enqueue`` raises ResourceExhausted (MBX-5).
 
@@ -44,6 +44,7 @@ from actr.mailbox_store import (
     count_rows,
     execute_rows,
     lookup,
+    migrate,
     record_order,
     replay_rows,
     seq_filter,
@@ -174,6 +175,7 @@ class Mailbox:
         # only an OS crash or power loss can roll back the last commits.
         await db.execute("PRAGMA synchronous=NORMAL")
         await db.executescript(SCHEMA)
+        await db._execute(migrate, db._conn)  # type: ignore[no-untyped-call]
         box = cls(db, path, limits)
         if recover:
             await box._recover()
@@ -200,12 +202,14 @@ class Mailbox:
 
     def _recover_sync(self, db: sqlite3.Connection, now: float) -> tuple[int, int]:
         with transaction(db):
+            # A row in flight when its process died: a failed handling (MBX-4).
+            db.execute("UPDATE messages SET failures = failures + 1 WHERE state = ?", (IN_FLIGHT,))
             rows = db.execute(
-                f"SELECT {COLUMNS} FROM messages WHERE state = ? AND attempts >= ?",
+                f"SELECT {COLUMNS} FROM messages WHERE state = ? AND failures >= ?",
                 (IN_FLIGHT, self.limits.max_attempts),
             ).fetchall()
             reason = (
-                f"handed to a handler {self.limits.max_attempts} times without an answer"
+                f"failed {self.limits.max_attempts} times without an answer"
                 " (the process died while handling it)"
             )
             bury(db, [MailboxRecord(*r) for r in rows], reason, now)
@@ -292,6 +296,13 @@ class Mailbox:
         """Puts an in-flight row back (the runtime stops before answering it). A row
         whose handler never ran gives its attempt back: it failed nothing."""
         await self._submit("requeue", record, started)
+
+    async def fail(self, record: MailboxRecord, reason: str) -> bool:
+        """Counts a failed handling of an in-flight row (MBX-4): it goes back to the
+        queue, or to the dead letters once it has failed ``max_attempts`` times
+        (returns True then). A stop that puts a row back is not a failure."""
+        dead: bool = await self._submit("fail", record, reason, time.time())
+        return dead
 
     async def dead_letter(self, record: MailboxRecord, reason: str) -> None:
         """Moves a row that cannot be handled to the dead letters (MBX-4)."""
@@ -428,6 +439,18 @@ class Mailbox:
                     record, reason, now = jobs[i][1]
                     gone += bury(db, [record], reason, now)
                     self._suspects.discard(record.seq)
+                for i in by_kind.get("fail", []):
+                    record, reason, now = jobs[i][1]
+                    failed = db.execute(
+                        "UPDATE messages SET failures = failures + 1, state = ?"
+                        " WHERE seq = ? AND state = ? RETURNING failures",
+                        (QUEUED, record.seq, IN_FLIGHT),
+                    ).fetchone()
+                    results[i] = bool(failed and failed[0] >= self.limits.max_attempts)
+                    if results[i]:
+                        text = f"failed {failed[0]} times, the last: {reason}"
+                        gone += bury(db, [record], text, now)
+                        self._suspects.discard(record.seq)
                 keys = self._keys
                 for record in gone:
                     keys.discard((record.caller, record.request_id))

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS messages (
     envelope     BLOB    NOT NULL,
     state        INTEGER NOT NULL DEFAULT 0,
     attempts     INTEGER NOT NULL DEFAULT 0,
-    accepted_at  REAL    NOT NULL
+    accepted_at  REAL    NOT NULL,
+    failures     INTEGER NOT NULL DEFAULT 0  -- handlings that failed (MBX-4): not stops
 );
 CREATE INDEX IF NOT EXISTS messages_order ON messages (state, priority, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS messages_key ON messages (caller, request_id);
@@ -125,6 +126,15 @@ def bury(
         [(r.caller, r.request_id, _dead_answer(r.envelope, reason), now) for r in there],
     )
     return there
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Brings a mailbox file written by an older version up to SCHEMA."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+    if "failures" not in columns:
+        # Before this column, a row's attempts also counted its failures.
+        db.execute("ALTER TABLE messages ADD COLUMN failures INTEGER NOT NULL DEFAULT 0")
+        db.execute("UPDATE messages SET failures = attempts")
 
 
 @contextmanager

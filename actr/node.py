@@ -589,11 +589,8 @@ class Node:
             log.exception("process_failed seq=%d request_id=%s", record.seq, record.request_id)
             self.counters["process_failed"] += 1
             try:
-                if record.attempts >= self.mailbox.limits.max_attempts:
-                    await self.mailbox.dead_letter(record, f"runtime error: {e!r}")
+                if await self.mailbox.fail(record, f"runtime error: {e!r}"):
                     self.counters["dead_lettered"] += 1
-                else:
-                    await self.mailbox.requeue(record)
             except Exception:
                 # The database fails too: in flight until a restart redelivers it.
                 log.exception("process_failed_left_in_flight seq=%d", record.seq)

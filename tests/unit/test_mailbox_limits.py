@@ -73,6 +73,63 @@ async def test_mbx4_only_the_request_that_kills_the_process_is_dead_lettered(
     await box.close()
 
 
+async def test_mbx4_stops_are_not_failures(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    limits = MailboxLimits(max_attempts=3)
+    box = await Mailbox.open(path, limits=limits)
+    await put(box, "long")
+    for _ in range(2):  # stopped twice while it ran (stop_grace ran out)
+        (rec,) = await box.dequeue(1)
+        await box.requeue(rec, started=True)
+    for crash in range(1, 4):  # then the process dies with it, three times
+        (rec,) = await box.dequeue(1)
+        assert rec.attempts == 2 + crash  # handed out 2 + crash times
+        await box.close()
+        box = await Mailbox.open(path, limits=limits)
+        dead = [d.record.request_id for d in await box.dead_letters()]
+        assert dead == ([] if crash < 3 else ["long"])  # only failures count
+    await box.close()
+
+
+async def test_mbx4_fail_requeues_until_max_attempts_then_dead_letters(tmp_path: Path) -> None:
+    box = await Mailbox.open(tmp_path / "m.db", limits=MailboxLimits(max_attempts=2))
+    await put(box, "r1")
+    (rec,) = await box.dequeue(1)
+    assert await box.fail(rec, "bug") is False
+    (rec,) = await box.dequeue(1)  # back in the queue
+    assert await box.fail(rec, "bug") is True
+    (dead,) = await box.dead_letters()
+    assert dead.record.request_id == "r1" and "failed 2 times" in dead.reason
+    assert (box.count, box.bytes) == (0, 0)
+    assert await box.fail(rec, "bug") is False  # gone: nothing to count
+    await box.close()
+
+
+async def test_a_mailbox_file_from_before_failures_were_counted_is_migrated(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.db"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, priority INTEGER"
+            " NOT NULL, caller TEXT NOT NULL, request_id TEXT NOT NULL, payload_type INTEGER"
+            " NOT NULL, envelope BLOB NOT NULL, state INTEGER NOT NULL DEFAULT 0, attempts"
+            " INTEGER NOT NULL DEFAULT 0, accepted_at REAL NOT NULL)"
+        )
+        # In flight, handed out twice: in the old rule, two failures so far.
+        old.execute(
+            "INSERT INTO messages (priority, caller, request_id, payload_type, envelope,"
+            " state, attempts, accepted_at) VALUES (1, 'c', 'r1', 0, x'00', 1, 2, 0)"
+        )
+    box = await Mailbox.open(path, limits=MailboxLimits(max_attempts=3))
+    (dead,) = await box.dead_letters()  # the third failure: this crash
+    assert dead.record.request_id == "r1"
+    await put(box, "r2")
+    (rec,) = await box.dequeue(1)
+    assert rec.request_id == "r2"
+    await box.close()
+
+
 async def test_mbx4_dead_letter_at_once_then_purge(tmp_path: Path) -> None:
     box = await Mailbox.open(tmp_path / "m.db")
     await put(box, "a")
