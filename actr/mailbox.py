@@ -418,7 +418,8 @@ class Mailbox:
                     self._keys = all_keys(db)
                     count, size = count_rows(db)
                 acks = [jobs[i][1] for i in by_kind.get("ack", [])]
-                gone: list[MailboxRecord] = []  # rows this batch removed
+                gone = [a[0] for a in acks]  # rows this batch removed
+                recount = False
                 if acks:
                     execute_rows(
                         db,
@@ -430,15 +431,10 @@ class Mailbox:
                     removed = execute_rows(
                         db, "DELETE FROM messages WHERE seq IN (", ")", [(a[0].seq,) for a in acks]
                     )
-                    gone = [a[0] for a in acks]
-                    if removed != len(acks):
-                        # A row was gone already (acked twice): count what is there.
-                        gone = []
-                        count, size = count_rows(db)
+                    recount = removed != len(acks)
                 for i in by_kind.get("dead_letter", []):
                     record, reason, now = jobs[i][1]
                     gone += bury(db, [record], reason, now)
-                    self._suspects.discard(record.seq)
                 for i in by_kind.get("fail", []):
                     record, reason, now = jobs[i][1]
                     failed = db.execute(
@@ -450,14 +446,17 @@ class Mailbox:
                     if results[i]:
                         text = f"failed {failed[0]} times, the last: {reason}"
                         gone += bury(db, [record], text, now)
-                        self._suspects.discard(record.seq)
                 keys = self._keys
                 for record in gone:
                     keys.discard((record.caller, record.request_id))
-                    size -= len(record.envelope)
-                count -= len(gone)
-                for a in acks:
-                    self._suspects.discard(a[0].seq)
+                    self._suspects.discard(record.seq)
+                if recount:
+                    # An ack found its row gone already (acked twice): read what is there.
+                    self._keys = all_keys(db)
+                    count, size = count_rows(db)
+                else:
+                    count -= len(gone)
+                    size -= sum(len(record.envelope) for record in gone)
 
                 requeues = [jobs[i][1] for i in by_kind.get("requeue", [])]
                 if requeues:

@@ -512,8 +512,7 @@ class Node:
         while not self._stopping and not box.closed:
             free = limit - len(self._running)
             if free <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
+                await self._a_handler_finished()
                 continue
             # A long poll: a request reaching an idle actor is queued and handed out
             # in one commit.
@@ -553,8 +552,7 @@ class Node:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.stop_grace):
                     while self._running:
-                        self._slot_freed.clear()
-                        await self._slot_freed.wait()
+                        await self._a_handler_finished()
         except asyncio.CancelledError:
             self.mailbox.give_back(record)  # stopped before it ran
             raise
@@ -568,6 +566,10 @@ class Node:
         self._running.add(task)
         task.add_done_callback(self._handler_done)
         return task
+
+    async def _a_handler_finished(self) -> None:
+        self._slot_freed.clear()
+        await self._slot_freed.wait()
 
     def _handler_done(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
@@ -584,8 +586,9 @@ class Node:
         except Exception as e:
             # A fault of the runtime, not of the handler (its errors are answers). Left
             # in flight, the request would wait for a restart and its caller's retries
-            # be refused as pending: it goes again (alone) until max_attempts, then to
-            # the dead letters, whose answer its caller's retry gets (MBX-4).
+            # be refused as pending: it goes again until it has failed max_attempts
+            # times, then to the dead letters, whose answer its caller's retry gets
+            # (MBX-4).
             log.exception("process_failed seq=%d request_id=%s", record.seq, record.request_id)
             self.counters["process_failed"] += 1
             try:
