@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61\x63tr/protocol/actr.proto\x12\x04\x61\x63tr\"\x19\n\x05Realm\x12\x10\n\x08realm_id\x18\x01 \x02(\r\"?\n\x08\x41\x63trType\x12\x14\n\x0cmanufacturer\x18\x01 \x02(\t\x12\x0c\n\x04name\x18\x02 \x02(\t\x12\x0f\n\x07version\x18\x03 \x02(\t\"Y\n\x06\x41\x63trId\x12\x1a\n\x05realm\x18\x01 \x02(\x0b\x32\x0b.actr.Realm\x12\x15\n\rserial_number\x18\x02 \x02(\x04\x12\x1c\n\x04type\x18\x03 \x02(\x0b\x32\x0e.actr.ActrType\".\n\rErrorResponse\x12\x0c\n\x04\x63ode\x18\x01 \x02(\r\x12\x0f\n\x07message\x18\x02 \x02(\t\"+\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x02(\t\x12\r\n\x05value\x18\x02 \x02(\t\"\xf1\x01\n\x0bRpcEnvelope\x12\x11\n\troute_key\x18\x01 \x02(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.actr.ErrorResponse\x12\"\n\tdirection\x18\x04 \x01(\x0e\x32\x0f.actr.Direction\x12\x13\n\x0btraceparent\x18\x64 \x01(\t\x12\x12\n\ntracestate\x18\x65 \x01(\t\x12\x12\n\nrequest_id\x18\x66 \x02(\t\x12%\n\x08metadata\x18g \x03(\x0b\x32\x13.actr.MetadataEntry\x12\x12\n\ntimeout_ms\x18h \x02(\x03\"\x96\x01\n\nDataStream\x12\x11\n\tstream_id\x18\x01 \x02(\t\x12\x10\n\x08sequence\x18\x02 \x02(\x04\x12\x0f\n\x07payload\x18\x03 \x02(\x0c\x12%\n\x08metadata\x18\x04 \x03(\x0b\x32\x13.actr.MetadataEntry\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x03\x12\x15\n\rend_of_stream\x18( \x01(\x08\"H\n\x0eIdentityClaims\x12\x10\n\x08realm_id\x18\x01 \x02(\r\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x02(\t\x12\x12\n\nexpires_at\x18\x03 \x02(\x04\"B\n\rAIdCredential\x12\x0e\n\x06key_id\x18\x01 \x02(\r\x12\x0e\n\x06\x63laims\x18\x02 \x02(\x0c\x12\x11\n\tsignature\x18\x03 \x02(\x0c\"H\n\x0eTurnCredential\x12\x10\n\x08username\x18\x01 \x02(\t\x12\x10\n\x08password\x18\x02 \x02(\t\x12\x12\n\nexpires_at\x18\x03 \x02(\x04\"\xb6\x01\n\x07\x41\x63lRule\x12,\n\npermission\x18\x01 \x02(\x0e\x32\x18.actr.AclRule.Permission\x12!\n\tfrom_type\x18\x02 \x02(\x0b\x32\x0e.actr.ActrType\x12\x13\n\tany_realm\x18\x03 \x01(\x08H\x00\x12\x12\n\x08realm_id\x18\x04 \x01(\rH\x00\"!\n\nPermission\x12\x08\n\x04\x44\x45NY\x10\x00\x12\t\n\x05\x41LLOW\x10\x01\x42\x0e\n\x0csource_realm\"#\n\x03\x41\x63l\x12\x1c\n\x05rules\x18\x01 \x03(\x0b\x32\r.actr.AclRule\"\xa4\x01\n\x0fRegisterRequest\x12!\n\tactr_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\x12\x1a\n\x05realm\x18\x02 \x02(\x0b\x32\x0b.actr.Realm\x12\x16\n\x03\x61\x63l\x18\x04 \x01(\x0b\x32\t.actr.Acl\x12\x0f\n\x07service\x18\x05 \x01(\t\x12)\n\tauth_mode\x18\x0e \x01(\x0e\x32\x16.actr.RegisterAuthMode\"\x88\x02\n\nRegisterOk\x12\x1d\n\x07\x61\x63tr_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\'\n\ncredential\x18\x02 \x02(\x0b\x32\x13.actr.AIdCredential\x12-\n\x0fturn_credential\x18\x03 \x01(\x0b\x32\x14.actr.TurnCredential\x12)\n!signaling_heartbeat_interval_secs\x18\x05 \x01(\r\x12\x16\n\x0esigning_pubkey\x18\x06 \x01(\x0c\x12\x16\n\x0esigning_key_id\x18\x07 \x01(\r\x12\x15\n\rrenewal_token\x18\x0c \x01(\x0c\x12\x11\n\tturn_urls\x18( \x03(\t\"g\n\x10RegisterResponse\x12#\n\x07success\x18\x01 \x01(\x0b\x32\x10.actr.RegisterOkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x42\x08\n\x06result\"N\n\x16RenewCredentialRequest\x12\x1d\n\x07\x61\x63tr_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\x15\n\rrenewal_token\x18\x02 \x02(\x0c\"3\n\rSigningPubkey\x12\x0e\n\x06key_id\x18\x01 \x02(\r\x12\x12\n\npublic_key\x18\x02 \x02(\x0c*m\n\x0bPayloadType\x12\x10\n\x0cRPC_RELIABLE\x10\x00\x12\x0e\n\nRPC_SIGNAL\x10\x01\x12\x13\n\x0fSTREAM_RELIABLE\x10\x02\x12\x18\n\x14STREAM_LATENCY_FIRST\x10\x03\x12\r\n\tMEDIA_RTP\x10\x04*i\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_REQUEST\x10\x01\x12\x16\n\x12\x44IRECTION_RESPONSE\x10\x02\x12\x12\n\x0e\x44IRECTION_TELL\x10\x03*u\n\x10RegisterAuthMode\x12\"\n\x1eREGISTER_AUTH_MODE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aREGISTER_AUTH_MODE_PACKAGE\x10\x01\x12\x1d\n\x19REGISTER_AUTH_MODE_LINKED\x10\x02')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61\x63tr/protocol/actr.proto\x12\x04\x61\x63tr\"\x19\n\x05Realm\x12\x10\n\x08realm_id\x18\x01 \x02(\r\"?\n\x08\x41\x63trType\x12\x14\n\x0cmanufacturer\x18\x01 \x02(\t\x12\x0c\n\x04name\x18\x02 \x02(\t\x12\x0f\n\x07version\x18\x03 \x02(\t\"Y\n\x06\x41\x63trId\x12\x1a\n\x05realm\x18\x01 \x02(\x0b\x32\x0b.actr.Realm\x12\x15\n\rserial_number\x18\x02 \x02(\x04\x12\x1c\n\x04type\x18\x03 \x02(\x0b\x32\x0e.actr.ActrType\".\n\rErrorResponse\x12\x0c\n\x04\x63ode\x18\x01 \x02(\r\x12\x0f\n\x07message\x18\x02 \x02(\t\"+\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x02(\t\x12\r\n\x05value\x18\x02 \x02(\t\"\xf1\x01\n\x0bRpcEnvelope\x12\x11\n\troute_key\x18\x01 \x02(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\"\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x13.actr.ErrorResponse\x12\"\n\tdirection\x18\x04 \x01(\x0e\x32\x0f.actr.Direction\x12\x13\n\x0btraceparent\x18\x64 \x01(\t\x12\x12\n\ntracestate\x18\x65 \x01(\t\x12\x12\n\nrequest_id\x18\x66 \x02(\t\x12%\n\x08metadata\x18g \x03(\x0b\x32\x13.actr.MetadataEntry\x12\x12\n\ntimeout_ms\x18h \x02(\x03\"\x96\x01\n\nDataStream\x12\x11\n\tstream_id\x18\x01 \x02(\t\x12\x10\n\x08sequence\x18\x02 \x02(\x04\x12\x0f\n\x07payload\x18\x03 \x02(\x0c\x12%\n\x08metadata\x18\x04 \x03(\x0b\x32\x13.actr.MetadataEntry\x12\x14\n\x0ctimestamp_ms\x18\x05 \x01(\x03\x12\x15\n\rend_of_stream\x18( \x01(\x08\"H\n\x0eIdentityClaims\x12\x10\n\x08realm_id\x18\x01 \x02(\r\x12\x10\n\x08\x61\x63tor_id\x18\x02 \x02(\t\x12\x12\n\nexpires_at\x18\x03 \x02(\x04\"B\n\rAIdCredential\x12\x0e\n\x06key_id\x18\x01 \x02(\r\x12\x0e\n\x06\x63laims\x18\x02 \x02(\x0c\x12\x11\n\tsignature\x18\x03 \x02(\x0c\"H\n\x0eTurnCredential\x12\x10\n\x08username\x18\x01 \x02(\t\x12\x10\n\x08password\x18\x02 \x02(\t\x12\x12\n\nexpires_at\x18\x03 \x02(\x04\"\xb6\x01\n\x07\x41\x63lRule\x12,\n\npermission\x18\x01 \x02(\x0e\x32\x18.actr.AclRule.Permission\x12!\n\tfrom_type\x18\x02 \x02(\x0b\x32\x0e.actr.ActrType\x12\x13\n\tany_realm\x18\x03 \x01(\x08H\x00\x12\x12\n\x08realm_id\x18\x04 \x01(\rH\x00\"!\n\nPermission\x12\x08\n\x04\x44\x45NY\x10\x00\x12\t\n\x05\x41LLOW\x10\x01\x42\x0e\n\x0csource_realm\"#\n\x03\x41\x63l\x12\x1c\n\x05rules\x18\x01 \x03(\x0b\x32\r.actr.AclRule\"\xdb\x01\n\x0bServiceSpec\x12\x0c\n\x04name\x18\x01 \x02(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x02(\t\x12-\n\tprotobufs\x18\x04 \x03(\x0b\x32\x1a.actr.ServiceSpec.Protobuf\x12\x14\n\x0cpublished_at\x18\x05 \x01(\x03\x12\x0c\n\x04tags\x18\x06 \x03(\t\x1a\x41\n\x08Protobuf\x12\x0f\n\x07package\x18\x01 \x02(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x02(\t\x12\x13\n\x0b\x66ingerprint\x18\x03 \x02(\t\"%\n\x15GetServiceSpecRequest\x12\x0c\n\x04name\x18\x01 \x02(\t\"n\n\x16GetServiceSpecResponse\x12$\n\x07success\x18\x01 \x01(\x0b\x32\x11.actr.ServiceSpecH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x42\x08\n\x06result\"\xcd\x01\n\x0fRegisterRequest\x12!\n\tactr_type\x18\x01 \x02(\x0b\x32\x0e.actr.ActrType\x12\x1a\n\x05realm\x18\x02 \x02(\x0b\x32\x0b.actr.Realm\x12\'\n\x0cservice_spec\x18\x03 \x01(\x0b\x32\x11.actr.ServiceSpec\x12\x16\n\x03\x61\x63l\x18\x04 \x01(\x0b\x32\t.actr.Acl\x12\x0f\n\x07service\x18\x05 \x01(\t\x12)\n\tauth_mode\x18\x0e \x01(\x0e\x32\x16.actr.RegisterAuthMode\"\x88\x02\n\nRegisterOk\x12\x1d\n\x07\x61\x63tr_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\'\n\ncredential\x18\x02 \x02(\x0b\x32\x13.actr.AIdCredential\x12-\n\x0fturn_credential\x18\x03 \x01(\x0b\x32\x14.actr.TurnCredential\x12)\n!signaling_heartbeat_interval_secs\x18\x05 \x01(\r\x12\x16\n\x0esigning_pubkey\x18\x06 \x01(\x0c\x12\x16\n\x0esigning_key_id\x18\x07 \x01(\r\x12\x15\n\rrenewal_token\x18\x0c \x01(\x0c\x12\x11\n\tturn_urls\x18( \x03(\t\"g\n\x10RegisterResponse\x12#\n\x07success\x18\x01 \x01(\x0b\x32\x10.actr.RegisterOkH\x00\x12$\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x13.actr.ErrorResponseH\x00\x42\x08\n\x06result\"N\n\x16RenewCredentialRequest\x12\x1d\n\x07\x61\x63tr_id\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\x15\n\rrenewal_token\x18\x02 \x02(\x0c\"3\n\rSigningPubkey\x12\x0e\n\x06key_id\x18\x01 \x02(\r\x12\x12\n\npublic_key\x18\x02 \x02(\x0c*m\n\x0bPayloadType\x12\x10\n\x0cRPC_RELIABLE\x10\x00\x12\x0e\n\nRPC_SIGNAL\x10\x01\x12\x13\n\x0fSTREAM_RELIABLE\x10\x02\x12\x18\n\x14STREAM_LATENCY_FIRST\x10\x03\x12\r\n\tMEDIA_RTP\x10\x04*i\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44IRECTION_REQUEST\x10\x01\x12\x16\n\x12\x44IRECTION_RESPONSE\x10\x02\x12\x12\n\x0e\x44IRECTION_TELL\x10\x03*u\n\x10RegisterAuthMode\x12\"\n\x1eREGISTER_AUTH_MODE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aREGISTER_AUTH_MODE_PACKAGE\x10\x01\x12\x1d\n\x19REGISTER_AUTH_MODE_LINKED\x10\x02')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'actr.protocol.actr_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYLOADTYPE']._serialized_start=1817
-  _globals['_PAYLOADTYPE']._serialized_end=1926
-  _globals['_DIRECTION']._serialized_start=1928
-  _globals['_DIRECTION']._serialized_end=2033
-  _globals['_REGISTERAUTHMODE']._serialized_start=2035
-  _globals['_REGISTERAUTHMODE']._serialized_end=2152
+  _globals['_PAYLOADTYPE']._serialized_start=2231
+  _globals['_PAYLOADTYPE']._serialized_end=2340
+  _globals['_DIRECTION']._serialized_start=2342
+  _globals['_DIRECTION']._serialized_end=2447
+  _globals['_REGISTERAUTHMODE']._serialized_start=2449
+  _globals['_REGISTERAUTHMODE']._serialized_end=2566
   _globals['_REALM']._serialized_start=34
   _globals['_REALM']._serialized_end=59
   _globals['_ACTRTYPE']._serialized_start=61
@@ -63,14 +63,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACLRULE_PERMISSION']._serialized_end=1090
   _globals['_ACL']._serialized_start=1108
   _globals['_ACL']._serialized_end=1143
-  _globals['_REGISTERREQUEST']._serialized_start=1146
-  _globals['_REGISTERREQUEST']._serialized_end=1310
-  _globals['_REGISTEROK']._serialized_start=1313
-  _globals['_REGISTEROK']._serialized_end=1577
-  _globals['_REGISTERRESPONSE']._serialized_start=1579
-  _globals['_REGISTERRESPONSE']._serialized_end=1682
-  _globals['_RENEWCREDENTIALREQUEST']._serialized_start=1684
-  _globals['_RENEWCREDENTIALREQUEST']._serialized_end=1762
-  _globals['_SIGNINGPUBKEY']._serialized_start=1764
-  _globals['_SIGNINGPUBKEY']._serialized_end=1815
+  _globals['_SERVICESPEC']._serialized_start=1146
+  _globals['_SERVICESPEC']._serialized_end=1365
+  _globals['_SERVICESPEC_PROTOBUF']._serialized_start=1300
+  _globals['_SERVICESPEC_PROTOBUF']._serialized_end=1365
+  _globals['_GETSERVICESPECREQUEST']._serialized_start=1367
+  _globals['_GETSERVICESPECREQUEST']._serialized_end=1404
+  _globals['_GETSERVICESPECRESPONSE']._serialized_start=1406
+  _globals['_GETSERVICESPECRESPONSE']._serialized_end=1516
+  _globals['_REGISTERREQUEST']._serialized_start=1519
+  _globals['_REGISTERREQUEST']._serialized_end=1724
+  _globals['_REGISTEROK']._serialized_start=1727
+  _globals['_REGISTEROK']._serialized_end=1991
+  _globals['_REGISTERRESPONSE']._serialized_start=1993
+  _globals['_REGISTERRESPONSE']._serialized_end=2096
+  _globals['_RENEWCREDENTIALREQUEST']._serialized_start=2098
+  _globals['_RENEWCREDENTIALREQUEST']._serialized_end=2176
+  _globals['_SIGNINGPUBKEY']._serialized_start=2178
+  _globals['_SIGNINGPUBKEY']._serialized_end=2229
 # @@protoc_insertion_point(module_scope)

@@ -174,19 +174,60 @@ class Acl(_message.Message):
     rules: _containers.RepeatedCompositeFieldContainer[AclRule]
     def __init__(self, rules: _Optional[_Iterable[_Union[AclRule, _Mapping]]] = ...) -> None: ...
 
+class ServiceSpec(_message.Message):
+    __slots__ = ("name", "description", "fingerprint", "protobufs", "published_at", "tags")
+    class Protobuf(_message.Message):
+        __slots__ = ("package", "content", "fingerprint")
+        PACKAGE_FIELD_NUMBER: _ClassVar[int]
+        CONTENT_FIELD_NUMBER: _ClassVar[int]
+        FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+        package: str
+        content: str
+        fingerprint: str
+        def __init__(self, package: _Optional[str] = ..., content: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    PROTOBUFS_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    fingerprint: str
+    protobufs: _containers.RepeatedCompositeFieldContainer[ServiceSpec.Protobuf]
+    published_at: int
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., fingerprint: _Optional[str] = ..., protobufs: _Optional[_Iterable[_Union[ServiceSpec.Protobuf, _Mapping]]] = ..., published_at: _Optional[int] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetServiceSpecRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetServiceSpecResponse(_message.Message):
+    __slots__ = ("success", "error")
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    success: ServiceSpec
+    error: ErrorResponse
+    def __init__(self, success: _Optional[_Union[ServiceSpec, _Mapping]] = ..., error: _Optional[_Union[ErrorResponse, _Mapping]] = ...) -> None: ...
+
 class RegisterRequest(_message.Message):
-    __slots__ = ("actr_type", "realm", "acl", "service", "auth_mode")
+    __slots__ = ("actr_type", "realm", "service_spec", "acl", "service", "auth_mode")
     ACTR_TYPE_FIELD_NUMBER: _ClassVar[int]
     REALM_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_SPEC_FIELD_NUMBER: _ClassVar[int]
     ACL_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     AUTH_MODE_FIELD_NUMBER: _ClassVar[int]
     actr_type: ActrType
     realm: Realm
+    service_spec: ServiceSpec
     acl: Acl
     service: str
     auth_mode: RegisterAuthMode
-    def __init__(self, actr_type: _Optional[_Union[ActrType, _Mapping]] = ..., realm: _Optional[_Union[Realm, _Mapping]] = ..., acl: _Optional[_Union[Acl, _Mapping]] = ..., service: _Optional[str] = ..., auth_mode: _Optional[_Union[RegisterAuthMode, str]] = ...) -> None: ...
+    def __init__(self, actr_type: _Optional[_Union[ActrType, _Mapping]] = ..., realm: _Optional[_Union[Realm, _Mapping]] = ..., service_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., acl: _Optional[_Union[Acl, _Mapping]] = ..., service: _Optional[str] = ..., auth_mode: _Optional[_Union[RegisterAuthMode, str]] = ...) -> None: ...
 
 class RegisterOk(_message.Message):
     __slots__ = ("actr_id", "credential", "turn_credential", "signaling_heartbeat_interval_secs", "signing_pubkey", "signing_key_id", "renewal_token", "turn_urls")

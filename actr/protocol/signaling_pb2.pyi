@@ -161,18 +161,34 @@ class ActrDownEvent(_message.Message):
     actor_id: _actr_pb2.ActrId
     def __init__(self, actor_id: _Optional[_Union[_actr_pb2.ActrId, _Mapping]] = ...) -> None: ...
 
+class GetSigningKeyRequest(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: int
+    def __init__(self, key_id: _Optional[int] = ...) -> None: ...
+
+class GetSigningKeyResponse(_message.Message):
+    __slots__ = ("key_id", "pubkey")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBKEY_FIELD_NUMBER: _ClassVar[int]
+    key_id: int
+    pubkey: bytes
+    def __init__(self, key_id: _Optional[int] = ..., pubkey: _Optional[bytes] = ...) -> None: ...
+
 class PeerToSignaling(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ActrToSignaling(_message.Message):
-    __slots__ = ("source", "credential", "unregister_request", "ping", "discovery_request", "route_candidates_request", "subscribe_actr_up_request", "unsubscribe_actr_up_request", "error")
+    __slots__ = ("source", "credential", "unregister_request", "ping", "discovery_request", "route_candidates_request", "get_service_spec_request", "get_signing_key_request", "subscribe_actr_up_request", "unsubscribe_actr_up_request", "error")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_FIELD_NUMBER: _ClassVar[int]
     UNREGISTER_REQUEST_FIELD_NUMBER: _ClassVar[int]
     PING_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_REQUEST_FIELD_NUMBER: _ClassVar[int]
     ROUTE_CANDIDATES_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    GET_SERVICE_SPEC_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    GET_SIGNING_KEY_REQUEST_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBE_ACTR_UP_REQUEST_FIELD_NUMBER: _ClassVar[int]
     UNSUBSCRIBE_ACTR_UP_REQUEST_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -182,18 +198,22 @@ class ActrToSignaling(_message.Message):
     ping: Ping
     discovery_request: DiscoveryRequest
     route_candidates_request: RouteCandidatesRequest
+    get_service_spec_request: _actr_pb2.GetServiceSpecRequest
+    get_signing_key_request: GetSigningKeyRequest
     subscribe_actr_up_request: SubscribeActrUpRequest
     unsubscribe_actr_up_request: UnsubscribeActrUpRequest
     error: _actr_pb2.ErrorResponse
-    def __init__(self, source: _Optional[_Union[_actr_pb2.ActrId, _Mapping]] = ..., credential: _Optional[_Union[_actr_pb2.AIdCredential, _Mapping]] = ..., unregister_request: _Optional[_Union[UnregisterRequest, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., discovery_request: _Optional[_Union[DiscoveryRequest, _Mapping]] = ..., route_candidates_request: _Optional[_Union[RouteCandidatesRequest, _Mapping]] = ..., subscribe_actr_up_request: _Optional[_Union[SubscribeActrUpRequest, _Mapping]] = ..., unsubscribe_actr_up_request: _Optional[_Union[UnsubscribeActrUpRequest, _Mapping]] = ..., error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, source: _Optional[_Union[_actr_pb2.ActrId, _Mapping]] = ..., credential: _Optional[_Union[_actr_pb2.AIdCredential, _Mapping]] = ..., unregister_request: _Optional[_Union[UnregisterRequest, _Mapping]] = ..., ping: _Optional[_Union[Ping, _Mapping]] = ..., discovery_request: _Optional[_Union[DiscoveryRequest, _Mapping]] = ..., route_candidates_request: _Optional[_Union[RouteCandidatesRequest, _Mapping]] = ..., get_service_spec_request: _Optional[_Union[_actr_pb2.GetServiceSpecRequest, _Mapping]] = ..., get_signing_key_request: _Optional[_Union[GetSigningKeyRequest, _Mapping]] = ..., subscribe_actr_up_request: _Optional[_Union[SubscribeActrUpRequest, _Mapping]] = ..., unsubscribe_actr_up_request: _Optional[_Union[UnsubscribeActrUpRequest, _Mapping]] = ..., error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ...) -> None: ...
 
 class SignalingToActr(_message.Message):
-    __slots__ = ("target", "unregister_response", "pong", "discovery_response", "route_candidates_response", "subscribe_actr_up_response", "unsubscribe_actr_up_response", "actr_up_event", "error", "actr_down_event")
+    __slots__ = ("target", "unregister_response", "pong", "discovery_response", "route_candidates_response", "get_service_spec_response", "get_signing_key_response", "subscribe_actr_up_response", "unsubscribe_actr_up_response", "actr_up_event", "error", "actr_down_event")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     UNREGISTER_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     PONG_FIELD_NUMBER: _ClassVar[int]
     DISCOVERY_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ROUTE_CANDIDATES_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    GET_SERVICE_SPEC_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    GET_SIGNING_KEY_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBE_ACTR_UP_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     UNSUBSCRIBE_ACTR_UP_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     ACTR_UP_EVENT_FIELD_NUMBER: _ClassVar[int]
@@ -204,12 +224,14 @@ class SignalingToActr(_message.Message):
     pong: Pong
     discovery_response: DiscoveryResponse
     route_candidates_response: RouteCandidatesResponse
+    get_service_spec_response: _actr_pb2.GetServiceSpecResponse
+    get_signing_key_response: GetSigningKeyResponse
     subscribe_actr_up_response: SubscribeActrUpResponse
     unsubscribe_actr_up_response: UnsubscribeActrUpResponse
     actr_up_event: ActrUpEvent
     error: _actr_pb2.ErrorResponse
     actr_down_event: ActrDownEvent
-    def __init__(self, target: _Optional[_Union[_actr_pb2.ActrId, _Mapping]] = ..., unregister_response: _Optional[_Union[UnregisterResponse, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., discovery_response: _Optional[_Union[DiscoveryResponse, _Mapping]] = ..., route_candidates_response: _Optional[_Union[RouteCandidatesResponse, _Mapping]] = ..., subscribe_actr_up_response: _Optional[_Union[SubscribeActrUpResponse, _Mapping]] = ..., unsubscribe_actr_up_response: _Optional[_Union[UnsubscribeActrUpResponse, _Mapping]] = ..., actr_up_event: _Optional[_Union[ActrUpEvent, _Mapping]] = ..., error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ..., actr_down_event: _Optional[_Union[ActrDownEvent, _Mapping]] = ...) -> None: ...
+    def __init__(self, target: _Optional[_Union[_actr_pb2.ActrId, _Mapping]] = ..., unregister_response: _Optional[_Union[UnregisterResponse, _Mapping]] = ..., pong: _Optional[_Union[Pong, _Mapping]] = ..., discovery_response: _Optional[_Union[DiscoveryResponse, _Mapping]] = ..., route_candidates_response: _Optional[_Union[RouteCandidatesResponse, _Mapping]] = ..., get_service_spec_response: _Optional[_Union[_actr_pb2.GetServiceSpecResponse, _Mapping]] = ..., get_signing_key_response: _Optional[_Union[GetSigningKeyResponse, _Mapping]] = ..., subscribe_actr_up_response: _Optional[_Union[SubscribeActrUpResponse, _Mapping]] = ..., unsubscribe_actr_up_response: _Optional[_Union[UnsubscribeActrUpResponse, _Mapping]] = ..., actr_up_event: _Optional[_Union[ActrUpEvent, _Mapping]] = ..., error: _Optional[_Union[_actr_pb2.ErrorResponse, _Mapping]] = ..., actr_down_event: _Optional[_Union[ActrDownEvent, _Mapping]] = ...) -> None: ...
 
 class ActrRelay(_message.Message):
     __slots__ = ("source", "credential", "target", "ice_candidate", "session_description", "role_negotiation", "role_assignment", "ice_restart_request")

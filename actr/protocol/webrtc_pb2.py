@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from actr.protocol import actr_pb2 as actr_dot_protocol_dot_actr__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61\x63tr/protocol/webrtc.proto\x12\x06webrtc\x1a\x18\x61\x63tr/protocol/actr.proto\"f\n\x0cIceCandidate\x12\x11\n\tcandidate\x18\x01 \x02(\t\x12\x0f\n\x07sdp_mid\x18\x02 \x01(\t\x12\x17\n\x0fsdp_mline_index\x18\x03 \x01(\r\x12\x19\n\x11username_fragment\x18\x04 \x01(\t\"\xb8\x01\n\x12SessionDescription\x12-\n\x04type\x18\x01 \x02(\x0e\x32\x1f.webrtc.SessionDescription.Type\x12\x0b\n\x03sdp\x18\x02 \x02(\t\x12\x17\n\x0fsdp_exchange_id\x18\x03 \x01(\t\"M\n\x04Type\x12\t\n\x05OFFER\x10\x00\x12\n\n\x06\x41NSWER\x10\x01\x12\x17\n\x13RENEGOTIATION_OFFER\x10\x02\x12\x15\n\x11ICE_RESTART_OFFER\x10\x03\"Y\n\x0fRoleNegotiation\x12\x1a\n\x04\x66rom\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\x18\n\x02to\x18\x02 \x02(\x0b\x32\x0c.actr.ActrId\x12\x10\n\x08realm_id\x18\x03 \x02(\r\"$\n\x0eRoleAssignment\x12\x12\n\nis_offerer\x18\x01 \x02(\x08\"\x13\n\x11IceRestartRequest')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61\x63tr/protocol/webrtc.proto\x12\x06webrtc\x1a\x18\x61\x63tr/protocol/actr.proto\"f\n\x0cIceCandidate\x12\x11\n\tcandidate\x18\x01 \x02(\t\x12\x0f\n\x07sdp_mid\x18\x02 \x01(\t\x12\x17\n\x0fsdp_mline_index\x18\x03 \x01(\r\x12\x19\n\x11username_fragment\x18\x04 \x01(\t\"\xb8\x01\n\x12SessionDescription\x12-\n\x04type\x18\x01 \x02(\x0e\x32\x1f.webrtc.SessionDescription.Type\x12\x0b\n\x03sdp\x18\x02 \x02(\t\x12\x17\n\x0fsdp_exchange_id\x18\x03 \x01(\t\"M\n\x04Type\x12\t\n\x05OFFER\x10\x00\x12\n\n\x06\x41NSWER\x10\x01\x12\x17\n\x13RENEGOTIATION_OFFER\x10\x02\x12\x15\n\x11ICE_RESTART_OFFER\x10\x03\"Y\n\x0fRoleNegotiation\x12\x1a\n\x04\x66rom\x18\x01 \x02(\x0b\x32\x0c.actr.ActrId\x12\x18\n\x02to\x18\x02 \x02(\x0b\x32\x0c.actr.ActrId\x12\x10\n\x08realm_id\x18\x03 \x02(\r\"A\n\x0eRoleAssignment\x12\x12\n\nis_offerer\x18\x01 \x02(\x08\x12\x1b\n\x0cremote_fixed\x18\x02 \x01(\x08:\x05\x66\x61lse\"\x13\n\x11IceRestartRequest')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,7 +41,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROLENEGOTIATION']._serialized_start=355
   _globals['_ROLENEGOTIATION']._serialized_end=444
   _globals['_ROLEASSIGNMENT']._serialized_start=446
-  _globals['_ROLEASSIGNMENT']._serialized_end=482
-  _globals['_ICERESTARTREQUEST']._serialized_start=484
-  _globals['_ICERESTARTREQUEST']._serialized_end=503
+  _globals['_ROLEASSIGNMENT']._serialized_end=511
+  _globals['_ICERESTARTREQUEST']._serialized_start=513
+  _globals['_ICERESTARTREQUEST']._serialized_end=532
 # @@protoc_insertion_point(module_scope)

@@ -49,10 +49,12 @@ class RoleNegotiation(_message.Message):
     def __init__(self, to: _Optional[_Union[_actr_pb2.ActrId, _Mapping]] = ..., realm_id: _Optional[int] = ..., **kwargs) -> None: ...
 
 class RoleAssignment(_message.Message):
-    __slots__ = ("is_offerer",)
+    __slots__ = ("is_offerer", "remote_fixed")
     IS_OFFERER_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_FIXED_FIELD_NUMBER: _ClassVar[int]
     is_offerer: bool
-    def __init__(self, is_offerer: _Optional[bool] = ...) -> None: ...
+    remote_fixed: bool
+    def __init__(self, is_offerer: _Optional[bool] = ..., remote_fixed: _Optional[bool] = ...) -> None: ...
 
 class IceRestartRequest(_message.Message):
     __slots__ = ()
