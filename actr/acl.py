@@ -27,3 +27,10 @@ def acl_allows(acl: Acl | None, owner: ActrId, caller: ActrId) -> bool:
     if any(r.permission == AclRule.DENY for r in matching):
         return False
     return any(r.permission == AclRule.ALLOW for r in matching)
+
+
+def acl_denies(acl: Acl | None, caller: ActrId) -> bool:
+    """An explicit DENY rule matches ``caller`` (not merely "no rule allows it")."""
+    if acl is None:
+        return False
+    return any(r.permission == AclRule.DENY and _rule_matches(r, caller) for r in acl.rules)

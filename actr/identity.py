@@ -14,10 +14,10 @@ from actr.protocol.actr_pb2 import ActrId, ActrType, Realm
 __all__ = [
     "IdentityError",
     "id_text",
-    "is_offerer",
     "make_id",
     "parse_id",
     "parse_type",
+    "role_key",
     "same_type",
     "type_text",
 ]
@@ -92,10 +92,11 @@ def same_type(a: ActrType, b: ActrType) -> bool:
     return (a.manufacturer, a.name, a.version) == (b.manufacturer, b.name, b.version)
 
 
-def is_offerer(local: ActrId, remote: ActrId) -> bool:
-    """SIG-6: the side with the smaller (realm_id, serial_number) makes the offer."""
-    mine = (local.realm.realm_id, local.serial_number)
-    theirs = (remote.realm.realm_id, remote.serial_number)
-    if mine == theirs:
-        raise ValueError("an actor does not connect to itself")
-    return mine < theirs
+def role_key(actr_id: ActrId) -> tuple[int, int, str, str]:
+    """SIG-6: the order the server assigns WebRTC roles by (the larger key offers)."""
+    return (
+        actr_id.realm.realm_id,
+        actr_id.serial_number,
+        actr_id.type.manufacturer,
+        actr_id.type.name,
+    )

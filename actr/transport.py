@@ -1,6 +1,11 @@
 """WebRTC transport: one aiortc peer connection per remote actor, four labelled
 data channels (DC-1), fragmentation (DC-3/4), send backpressure (DC-5), and
-connection setup over signaling relays with the deterministic offerer (SIG-6).
+connection setup over signaling relays, with the roles the server assigns (SIG-6).
+
+The side that wants a connection asks the server with ``role_negotiation``; the
+server answers both sides with ``role_assignment``, and the side told to offer
+does so at once while the other waits for the offer. Neither side decides roles
+itself, so our runtime and actr's agree whoever asks.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from actr.errors import ActrError, ConnectionNotReady, ResourceExhausted, Unavailable
 from actr.framing import DEFAULT_MAX_MESSAGE, Fragmenter, FrameRejected, Reassembler
-from actr.identity import id_text, is_offerer
+from actr.identity import id_text
 from actr.protocol.actr_pb2 import ActrId, PayloadType
 from actr.protocol.signaling_pb2 import ActrRelay
 from actr.protocol.webrtc_pb2 import IceCandidate, RoleNegotiation, SessionDescription
@@ -303,11 +308,8 @@ class Transport:
         peer = self._peers.get(key)
         if peer is None or peer.closed:
             peer = self._new_peer(remote)
-            if is_offerer(self.local, remote):
-                self._spawn(self._offer(peer))
-            else:
-                # SIG-6: the other side offers; ask it to.
-                self._spawn(self._ask_for_offer(peer))
+            # SIG-6: the server decides who offers and tells both sides.
+            self._spawn(self._negotiate(peer))
         if not peer.ready.is_set():
             waiter = asyncio.ensure_future(peer.settled.wait())
             try:
@@ -355,7 +357,7 @@ class Transport:
             log.exception("offer_failed peer=%s", peer.key)
             self._peer_failed(peer, Unavailable(f"offer to {peer.key} failed: {e}"))
 
-    async def _ask_for_offer(self, peer: Peer) -> None:
+    async def _negotiate(self, peer: Peer) -> None:
         neg = RoleNegotiation(realm_id=self.local.realm.realm_id)
         getattr(neg, "from").CopyFrom(self.local)
         neg.to.CopyFrom(peer.remote)
@@ -383,21 +385,33 @@ class Transport:
                 await self._on_offer(source, desc)
             elif desc.type == SessionDescription.ANSWER:
                 await self._on_answer(key, desc)
-        elif kind == "role_negotiation":
-            old = self._peers.get(key)
-            if old is not None and not old.closed and not old.ready.is_set():
-                return  # an offer is already under way
-            if not is_offerer(self.local, source):
-                log.warning("role_negotiation_ignored peer=%s (it is the offerer)", key)
-                return
-            if old is not None:
-                # The other side has lost its connection, or never had ours.
-                self._peer_failed(old, Unavailable(f"connection to {key} replaced"))
-            self._spawn(self._offer(self._new_peer(source)))
+        elif kind == "role_assignment":
+            # The peer is whichever of source/target is not us (actrix writes the
+            # asker as source and the peer as target on both copies).
+            peer_id = relay.target if source == self.local else source
+            self._on_assignment(peer_id, relay.role_assignment.is_offerer)
         elif kind == "ice_candidate":
             await self._on_candidate(key, relay.ice_candidate)
         else:
             self.counters["relay_ignored_" + str(kind)] += 1
+
+    def _on_assignment(self, remote: ActrId, is_offerer: bool) -> None:
+        key = id_text(remote)
+        peer = self._peers.get(key)
+        self.counters["role_offerer" if is_offerer else "role_answerer"] += 1
+        log.info("role_assigned peer=%s offerer=%s", key, is_offerer)
+        if not is_offerer:
+            # Wait for the offer; one that arrives replaces any older connection.
+            return
+        if peer is not None and not peer.closed and not peer.ready.is_set():
+            if peer.pc.signalingState == "stable" and peer.pc.localDescription is None:
+                self._spawn(self._offer(peer))  # the connection we asked for
+            # else an offer is under way already (both sides asked at once).
+            return
+        if peer is not None:
+            # The other side asked for a connection: it has lost ours, or never had it.
+            self._peer_failed(peer, Unavailable(f"connection to {key} replaced"))
+        self._spawn(self._offer(self._new_peer(remote)))
 
     async def _on_offer(self, source: ActrId, desc: SessionDescription) -> None:
         key = id_text(source)

@@ -20,12 +20,14 @@ import logging
 from dataclasses import dataclass
 
 from actr.errors import ErrorCode
-from actr.identity import IdentityError, id_text
-from actr.protocol.actr_pb2 import ActrId, AIdCredential, ErrorResponse
+from actr.identity import IdentityError, id_text, role_key
+from actr.protocol.actr_pb2 import ActrId, AIdCredential, ErrorResponse, ServiceSpec
 from actr.protocol.signaling_pb2 import (
     ActrDownEvent,
+    ActrRelay,
     ActrToSignaling,
     ActrUpEvent,
+    GetSigningKeyResponse,
     Pong,
     SignalingEnvelope,
     SignalingToActr,
@@ -33,12 +35,14 @@ from actr.protocol.signaling_pb2 import (
     UnregisterResponse,
     UnsubscribeActrUpResponse,
 )
+from actr.protocol.webrtc_pb2 import RoleAssignment
 from signaling.credentials import CredentialAuthority, CredentialError
 from signaling.envelopes import (
     EnvelopeDecodeError,
     decode_envelope,
     envelope_error,
     error_to_actr,
+    relay_from_server,
     to_actr,
 )
 from signaling.events import (
@@ -50,7 +54,7 @@ from signaling.events import (
     Online,
     Subscription,
 )
-from signaling.registry import ActorRecord, Registry, type_key
+from signaling.registry import NEGOTIATION_TTL_SECS, ActorRecord, Registry, type_key
 from signaling.stats import Stats
 
 __all__ = [
@@ -133,13 +137,20 @@ class Dispatcher:
     # ---- socket lifecycle ----
 
     def connected(
-        self, key: str, connection: int, now: float, generation: int | None = None
+        self,
+        key: str,
+        connection: int,
+        now: float,
+        generation: int | None = None,
+        answer_only: bool = False,
     ) -> list[Action]:
-        """A socket of ``key`` opened here; ``generation`` numbers it across nodes."""
+        """A socket of ``key`` opened here; ``generation`` numbers it across nodes;
+        ``answer_only``: it opened with ``webrtc_role=answer`` (SIG-6)."""
         record = self.registry.get(key)
         if record is None:
             return [Disconnect(key, CLOSE_POLICY, "actor is not registered")]
         came_live = self.registry.attach(key, connection, now, generation)
+        record.answer_only = answer_only
         log.info(
             "actor_connected actor=%s connection=%d came_live=%s generation=%d",
             key,
@@ -147,7 +158,7 @@ class Dispatcher:
             came_live,
             record.generation,
         )
-        actions: list[Action] = [Announce(Online(key, self.node, record.generation))]
+        actions: list[Action] = [Announce(Online(key, self.node, record.generation, answer_only))]
         if not record.announced:
             actions.extend(self._up(record))
         return actions
@@ -215,7 +226,7 @@ class Dispatcher:
         if isinstance(event, Contact):
             source = self.registry.get(event.source)
             if source is not None:
-                source.note_contact(event.target)
+                source.note_negotiation(event.target, event.until)
             return []
         record = self.registry.get(event.key)
         if record is None:
@@ -227,6 +238,7 @@ class Dispatcher:
                 log.info("stale_online_ignored actor=%s node=%s", event.key, event.node)
                 return []
             replaced = self.registry.attach_remote(event.key, event.node, event.generation)
+            record.answer_only = event.answer_only
             if replaced is not None:
                 log.info("socket_moved actor=%s node=%s", event.key, event.node)
                 actions.append(
@@ -340,6 +352,8 @@ class Dispatcher:
             return f"credential_{e.reason}"
         if claims.actor_id != record.key or claims.realm_id != record.actr_id.realm.realm_id:
             return "credential_other_actor"
+        if claims.expires_at <= record.revoked_through:
+            return "credential_revoked"
         return None
 
     def _refuse(self, record: ActorRecord, env: SignalingEnvelope, reason: str) -> list[Action]:
@@ -407,6 +421,30 @@ class Dispatcher:
             answer.unsubscribe_actr_up_response.success.CopyFrom(
                 UnsubscribeActrUpResponse.UnsubscribeOk()
             )
+        elif kind == "get_signing_key_request":
+            key_id = body.get_signing_key_request.key_id
+            if key_id != self.authority.key_id:
+                self.stats.reject("signing_key_unknown")
+                answer.error.CopyFrom(
+                    ErrorResponse(
+                        code=int(ErrorCode.NOT_FOUND), message=f"no signing key with id {key_id}"
+                    )
+                )
+            else:
+                answer.get_signing_key_response.CopyFrom(
+                    GetSigningKeyResponse(key_id=key_id, pubkey=self.authority.public_key_raw)
+                )
+        elif kind == "get_service_spec_request":
+            name = body.get_service_spec_request.name
+            spec = self._service_spec(record, name)
+            if spec is None:
+                answer.get_service_spec_response.error.CopyFrom(
+                    ErrorResponse(
+                        code=int(ErrorCode.NOT_FOUND), message=f"no service spec named {name!r}"
+                    )
+                )
+            else:
+                answer.get_service_spec_response.success.CopyFrom(spec)
         elif kind == "unregister_request":
             return self._unregister(record, body, reply_for)
         elif kind == "error":
@@ -448,6 +486,8 @@ class Dispatcher:
         answer = SignalingToActr(target=record.actr_id)
         answer.unregister_response.success.CopyFrom(UnregisterResponse.UnregisterOk())
         actions: list[Action] = [Deliver(record.key, to_actr(answer, reply_for))]
+        # SIG-7: it stays down; its credentials open no socket until it renews.
+        record.revoke()
         for target in sorted(record.subscriptions):
             self.registry.unsubscribe(record.key, target)
             actions.append(Announce(Subscription(record.key, target, on=False)))
@@ -459,6 +499,20 @@ class Dispatcher:
         return actions
 
     # ---- actr_relay ----
+
+    def _service_spec(self, requester: ActorRecord, name: str) -> ServiceSpec | None:
+        """SIG-6b: the spec named ``name`` of a registered actor that admits ``requester``,
+        the live one with the lowest serial first."""
+        best: ActorRecord | None = None
+        for r in self.registry:
+            if r.service_spec is None or r.service_spec.name != name:
+                continue
+            if not r.admits(requester.actr_id):
+                continue
+            rank = (not r.live, r.actr_id.serial_number)
+            if best is None or rank < (not best.live, best.actr_id.serial_number):
+                best = r
+        return None if best is None else best.service_spec
 
     def _relay(
         self, record: ActorRecord, env: SignalingEnvelope, data: bytes, now: float
@@ -472,44 +526,81 @@ class Dispatcher:
         except IdentityError:
             target_key = ""
         target = self.registry.get(target_key) if target_key else None
-        if target is None or not target.live or target.actr_id != relay.target:
+        found = target is not None and target.live and target.actr_id == relay.target
+        if target is None or not found:
             self.stats.reject("relay_not_found")
-            return [
-                Deliver(
-                    record.key,
-                    error_to_actr(
-                        record.actr_id,
-                        ErrorCode.NOT_FOUND,
-                        f"actor {target_key or '<invalid id>'} is not connected",
-                        env.envelope_id,
-                    ),
-                )
-            ]
-        if not self.registry.may_relay(record, target):
+            return [self._relay_unreachable(record, env, target_key)]
+        if not self.registry.may_relay(record, target, now):
             self.stats.reject("relay_denied")
             log.info("relay_denied source=%s target=%s", record.key, target_key)
-            return [
-                Deliver(
-                    record.key,
-                    error_to_actr(
-                        record.actr_id,
-                        ErrorCode.PERMISSION_DENIED,
-                        f"actor {target_key} does not admit {record.key}",
-                        env.envelope_id,
-                    ),
-                )
-            ]
-        actions: list[Action] = []
-        if record.note_contact(target_key):
-            actions.append(Announce(Contact(record.key, target_key)))
+            # F12: the same answer as for an absent actor, so a refused source cannot
+            # tell a protected actor's liveness.
+            return [self._relay_unreachable(record, env, target_key)]
+        if relay.WhichOneof("payload") == "role_negotiation":
+            return self._assign_roles(record, target, env, now)
         self.stats.relays += 1
         # SIG-5: the very bytes received, so fields this server does not know survive.
+        return [self._to(target, data)]
+
+    def _relay_unreachable(
+        self, record: ActorRecord, env: SignalingEnvelope, target_key: str
+    ) -> Deliver:
+        return Deliver(
+            record.key,
+            error_to_actr(
+                record.actr_id,
+                ErrorCode.NOT_FOUND,
+                f"actor {target_key or '<invalid id>'} is not reachable",
+                env.envelope_id,
+            ),
+        )
+
+    def _to(self, target: ActorRecord, data: bytes) -> Action:
+        """Bytes for ``target``'s socket, here or on the node that holds it."""
         if target.node is not None:
             self.stats.relays_forwarded += 1
-            actions.append(Forward(target.node, target_key, data))
-        else:
-            actions.append(Deliver(target_key, data))
-        return actions
+            return Forward(target.node, target.key, data)
+        return Deliver(target.key, data)
+
+    def _assign_roles(
+        self, record: ActorRecord, target: ActorRecord, env: SignalingEnvelope, now: float
+    ) -> list[Action]:
+        """SIG-6: the server decides who offers and tells both sides; nothing is forwarded."""
+        neg = env.actr_relay.role_negotiation
+        if getattr(neg, "from") != record.actr_id or neg.to != target.actr_id:
+            self.stats.reject("role_negotiation_mismatch")
+            return [
+                self._envelope_error(
+                    record.key,
+                    env,
+                    ErrorCode.INVALID_ARGUMENT,
+                    "role_negotiation must name this socket's actor as from and the target as to",
+                )
+            ]
+        asker_offers = offerer_is_asker(record, target)
+        until = now + NEGOTIATION_TTL_SECS
+        record.note_negotiation(target.key, until)
+        self.stats.role_assignments += 1
+        log.info(
+            "roles_assigned asker=%s peer=%s asker_offers=%s", record.key, target.key, asker_offers
+        )
+
+        def assignment(is_offerer: bool) -> ActrRelay:
+            # source/target as actrix writes them (the asker, the peer) on both copies; the
+            # credential field is required but the asker's own must not reach the peer.
+            out = ActrRelay(source=record.actr_id, target=target.actr_id)
+            out.credential.SetInParent()
+            out.credential.key_id = 0
+            out.credential.claims = b""
+            out.credential.signature = b""
+            out.role_assignment.CopyFrom(RoleAssignment(is_offerer=is_offerer))
+            return out
+
+        return [
+            Announce(Contact(record.key, target.key, until)),
+            Deliver(record.key, relay_from_server(assignment(asker_offers), env.envelope_id)),
+            self._to(target, relay_from_server(assignment(not asker_offers))),
+        ]
 
     # ---- presence events ----
 
@@ -535,3 +626,14 @@ class Dispatcher:
                 event.actr_down_event.CopyFrom(ActrDownEvent(actor_id=record.actr_id))
             actions.append(Deliver(sub.key, to_actr(event)))
         return actions
+
+
+def offerer_is_asker(asker: ActorRecord, peer: ActorRecord) -> bool:
+    """SIG-6: whether the side that asked for the connection offers.
+
+    A side whose socket opened with ``webrtc_role=answer`` answers when the other
+    did not; otherwise the larger role key offers.
+    """
+    if asker.answer_only != peer.answer_only:
+        return peer.answer_only
+    return role_key(asker.actr_id) > role_key(peer.actr_id)

@@ -12,7 +12,7 @@ from google.protobuf.message import DecodeError
 
 from actr.errors import ErrorCode
 from actr.protocol.actr_pb2 import ActrId, ErrorResponse
-from actr.protocol.signaling_pb2 import SignalingEnvelope, SignalingToActr
+from actr.protocol.signaling_pb2 import ActrRelay, SignalingEnvelope, SignalingToActr
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -21,6 +21,7 @@ __all__ = [
     "envelope_error",
     "error_to_actr",
     "new_envelope",
+    "relay_from_server",
     "to_actr",
 ]
 
@@ -72,3 +73,9 @@ def error_to_actr(target: ActrId, code: ErrorCode, message: str, reply_for: str 
     body = SignalingToActr(target=target)
     body.error.CopyFrom(ErrorResponse(code=int(code), message=message))
     return to_actr(body, reply_for)
+
+
+def relay_from_server(relay: ActrRelay, reply_for: str = "") -> bytes:
+    env = new_envelope(reply_for)
+    env.actr_relay.CopyFrom(relay)
+    return env.SerializeToString()

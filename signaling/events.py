@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actr.identity import IdentityError, id_text
-from actr.protocol.actr_pb2 import Acl, ActrId, AIdCredential
+from actr.protocol.actr_pb2 import Acl, ActrId, AIdCredential, ServiceSpec
 from signaling.registry import ActorRecord, TypeKey
 
 __all__ = [
@@ -50,6 +50,8 @@ class Online:
     key: str
     node: str
     generation: int
+    # SIG-6: the socket asked to answer rather than offer (webrtc_role=answer).
+    answer_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +79,11 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True)
 class Contact:
+    """``source`` asked for a connection to ``target``, which may relay back until ``until``."""
+
     source: str
     target: str
+    until: float
 
 
 Event = Granted | Online | Offline | Backlog | Subscription | Contact
@@ -93,16 +98,16 @@ def encode_event(event: Event, sender: str) -> bytes:
     match event:
         case Granted(key):
             body = {"t": "granted", "k": key}
-        case Online(key, node, generation):
-            body = {"t": "online", "k": key, "n": node, "gen": generation}
+        case Online(key, node, generation, answer_only):
+            body = {"t": "online", "k": key, "n": node, "gen": generation, "ans": answer_only}
         case Offline(key, node, grace, generation):
             body = {"t": "offline", "k": key, "n": node, "g": grace, "gen": generation}
         case Backlog(key, value):
             body = {"t": "backlog", "k": key, "v": value}
         case Subscription(key, target, on):
             body = {"t": "sub", "k": key, "ty": list(target), "on": on}
-        case Contact(source, target):
-            body = {"t": "contact", "k": source, "to": target}
+        case Contact(source, target, until):
+            body = {"t": "contact", "k": source, "to": target, "u": until}
     body["from"] = sender
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -118,7 +123,7 @@ def decode_event(data: bytes) -> tuple[str, Event]:
         if kind == "granted":
             event = Granted(key)
         elif kind == "online":
-            event = Online(key, str(body["n"]), int(body["gen"]))
+            event = Online(key, str(body["n"]), int(body["gen"]), bool(body.get("ans", False)))
         elif kind == "offline":
             event = Offline(key, str(body["n"]), bool(body["g"]), int(body["gen"]))
         elif kind == "backlog":
@@ -127,7 +132,7 @@ def decode_event(data: bytes) -> tuple[str, Event]:
             m, n, v = (str(x) for x in body["ty"])
             event = Subscription(key, (m, n, v), bool(body["on"]))
         elif kind == "contact":
-            event = Contact(key, str(body["to"]))
+            event = Contact(key, str(body["to"]), float(body["u"]))
         else:
             raise EventDecodeError(f"unknown event kind {kind!r}")
     except (ValueError, KeyError, TypeError) as e:
@@ -147,9 +152,12 @@ def record_fields(record: ActorRecord) -> dict[str, bytes]:
         "expires_at": str(record.credential_expires_at).encode(),
         "tokens": b"".join(record.token_hashes),
         "subs": json.dumps(sorted(record.subscriptions)).encode(),
+        "revoked": str(record.revoked_through).encode(),
     }
     if record.acl is not None:
         fields["acl"] = record.acl.SerializeToString()
+    if record.service_spec is not None:
+        fields["spec"] = record.service_spec.SerializeToString()
     return fields
 
 
@@ -164,6 +172,10 @@ def record_from_fields(fields: dict[bytes, bytes]) -> ActorRecord:
         if b"acl" in fields:
             acl = Acl()
             acl.ParseFromString(fields[b"acl"])
+        spec: ServiceSpec | None = None
+        if b"spec" in fields:
+            spec = ServiceSpec()
+            spec.ParseFromString(fields[b"spec"])
         tokens = fields.get(b"tokens", b"")
         subs = json.loads(fields.get(b"subs", b"[]"))
         record = ActorRecord(
@@ -177,6 +189,8 @@ def record_from_fields(fields: dict[bytes, bytes]) -> ActorRecord:
             token_hashes=tuple(tokens[i : i + 32] for i in range(0, len(tokens), 32)),
             subscriptions={(str(m), str(n), str(v)) for m, n, v in subs},
             generation=int(fields.get(b"gen", b"0")),
+            service_spec=spec,
+            revoked_through=int(fields.get(b"revoked", b"0")),
         )
     except (KeyError, ValueError, TypeError, IdentityError) as e:
         raise ValueError(f"stored registration is damaged: {e}") from None

@@ -125,6 +125,9 @@ def _check_secret(state: State, realm_id: int, supplied: str | None) -> None:
 async def _grant(state: State, record: ActorRecord) -> RegisterOk:
     """A fresh credential and renewal token for ``record``, stored for every node."""
     now = state.clock()
+    # After an unregister (SIG-7) every credential expiring by revoked_through is refused:
+    # the new one must expire later, even when renewed within the same second.
+    now = max(now, record.revoked_through + 1 - state.authority.lifetime_secs)
     credential = state.authority.issue(record.actr_id, now)
     token = secrets.token_bytes(_RENEWAL_TOKEN_LEN)
     record.grant(credential, int(now) + state.authority.lifetime_secs, token)
@@ -180,6 +183,7 @@ async def register(request: web.Request) -> web.Response:
             req.service,
             state.clock(),
             serial=serial,
+            service_spec=req.service_spec if req.HasField("service_spec") else None,
         )
         ok = await _grant(state, record)
     except ClusterUnavailable as e:

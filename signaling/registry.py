@@ -26,9 +26,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from actr.acl import acl_allows
+from actr.acl import acl_allows, acl_denies
 from actr.identity import id_text, make_id
-from actr.protocol.actr_pb2 import Acl, ActrId, ActrType, AIdCredential
+from actr.protocol.actr_pb2 import Acl, ActrId, ActrType, AIdCredential, ServiceSpec
 
 __all__ = ["ActorRecord", "Registry", "TypeKey", "token_hash", "type_key"]
 
@@ -39,8 +39,10 @@ TypeKey = tuple[str, str, str]
 # A registration is forgotten this long after its newest credential expired (offline):
 # meanwhile a late renewal hears "expired" rather than "unknown". Redis keeps it as long.
 LAPSE_SLACK_SECS = 60
-# Peers an actor relayed to, kept so they may relay back (see may_relay).
-_MAX_CONTACTS = 1024
+# Connections an actor asked for that are still being set up (see may_relay).
+_MAX_NEGOTIATIONS = 1024
+# How long the answering side of a negotiation may relay back (SDP, candidates).
+NEGOTIATION_TTL_SECS = 60.0
 
 
 def type_key(t: ActrType) -> TypeKey:
@@ -76,7 +78,15 @@ class ActorRecord:
     offline_since: float | None = None
     announced: bool = False
     subscriptions: set[TypeKey] = field(default_factory=set)
-    contacts: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # Peers this actor asked the server for a connection to (SIG-6), each until when
+    # it may relay back here although this actor's ACL does not list it (may_relay).
+    negotiations: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    # SIG-6b: what the actor serves, as it registered it.
+    service_spec: ServiceSpec | None = None
+    # SIG-6: its socket opened with webrtc_role=answer (it never offers if it can help it).
+    answer_only: bool = False
+    # SIG-7: credentials expiring at or before this were revoked by an unregister.
+    revoked_through: int = 0
 
     @property
     def live(self) -> bool:
@@ -105,14 +115,25 @@ class ActorRecord:
         hits = [hmac.compare_digest(h, known) for known in self.token_hashes]
         return any(hits)
 
-    def note_contact(self, peer_key: str) -> bool:
-        """Remember ``peer_key``; True when it is new."""
-        new = peer_key not in self.contacts
-        self.contacts[peer_key] = None
-        self.contacts.move_to_end(peer_key)
-        while len(self.contacts) > _MAX_CONTACTS:
-            self.contacts.popitem(last=False)
-        return new
+    def note_negotiation(self, peer_key: str, until: float) -> None:
+        """``peer_key`` may relay its side of a connection this actor asked for, until then."""
+        self.negotiations[peer_key] = max(until, self.negotiations.get(peer_key, 0.0))
+        self.negotiations.move_to_end(peer_key)
+        while len(self.negotiations) > _MAX_NEGOTIATIONS:
+            self.negotiations.popitem(last=False)
+
+    def negotiating_with(self, peer_key: str, now: float) -> bool:
+        until = self.negotiations.get(peer_key)
+        if until is None:
+            return False
+        if until <= now:
+            del self.negotiations[peer_key]
+            return False
+        return True
+
+    def revoke(self) -> None:
+        """SIG-7: every credential issued so far stops opening sockets (renewal still works)."""
+        self.revoked_through = max(self.revoked_through, self.credential_expires_at)
 
 
 class Registry:
@@ -148,6 +169,7 @@ class Registry:
         service: str,
         now: float,
         serial: int | None = None,
+        service_spec: ServiceSpec | None = None,
     ) -> ActorRecord:
         if serial is None:
             serial = self._next_serial.get(realm_id, 1)
@@ -164,6 +186,7 @@ class Registry:
             service=service,
             registered_at=now,
             last_seen=now,
+            service_spec=service_spec,
         )
         self._records[record.key] = record
         return record
@@ -180,6 +203,8 @@ class Registry:
             return incoming
         record.acl = incoming.acl
         record.service = incoming.service
+        record.service_spec = incoming.service_spec
+        record.revoked_through = max(record.revoked_through, incoming.revoked_through)
         if incoming.credential_expires_at >= record.credential_expires_at:
             record.credential = incoming.credential
             record.credential_expires_at = incoming.credential_expires_at
@@ -324,14 +349,20 @@ class Registry:
                 break
         return out
 
-    def may_relay(self, source: ActorRecord, target: ActorRecord) -> bool:
-        """ACL-2 on relay: the target's ACL admits the source, or the target spoke first.
+    def may_relay(self, source: ActorRecord, target: ActorRecord, now: float) -> bool:
+        """ACL-2 on relay: the target's ACL admits the source, or the target asked the
+        server for a connection to the source within NEGOTIATION_TTL_SECS (SIG-6).
 
-        The second case lets a callee answer a caller its own ACL does not list
-        (another realm, a type it never calls): the callee's SDP answer and ICE
-        candidates must reach the caller, or no connection could ever form.
+        The second case lets a callee answer a caller whose ACL does not list it
+        (another realm, a type it never calls): its SDP answer and ICE candidates
+        must reach the caller, or no connection could ever form. It is scoped to
+        that negotiation, expires, and never overrides an explicit DENY.
         """
-        return target.admits(source.actr_id) or source.key in target.contacts
+        if target.admits(source.actr_id):
+            return True
+        if acl_denies(target.acl, source.actr_id):
+            return False
+        return target.negotiating_with(source.key, now)
 
     # ---- actr_up subscriptions ----
 

@@ -85,6 +85,9 @@ def authorize(state: State, query: Mapping[str, str], now: float) -> ActorRecord
     record = state.registry.get(actor_id)
     if record is None or record.actr_id.realm.realm_id != verified.realm_id:
         raise SocketRefused("not_registered", "the actor is not registered here")
+    if verified.expires_at <= record.revoked_through:
+        # SIG-7: an actor that unregistered stays down until it renews or registers.
+        raise SocketRefused("revoked", "the actor unregistered: renew or register first")
     return record
 
 
@@ -142,7 +145,10 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
         log.info("socket_replaced actor=%s old=%d new=%d", record.key, replaced.id, conn.id)
         replaced.close(CLOSE_NORMAL, "replaced by a newer connection")
     state.stats.connections_total += 1
-    state.hub.apply(state.dispatcher.connected(record.key, conn.id, state.clock(), generation))
+    answer_only = request.query.get("webrtc_role") == "answer"
+    state.hub.apply(
+        state.dispatcher.connected(record.key, conn.id, state.clock(), generation, answer_only)
+    )
     try:
         await ws.prepare(request)
         conn.start()

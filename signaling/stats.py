@@ -24,6 +24,7 @@ class Stats:
     frames_in: int = 0
     relays: int = 0
     relays_forwarded: int = 0
+    role_assignments: int = 0
     relays_received: int = 0
     presence_expired: int = 0
 
@@ -40,6 +41,7 @@ class Stats:
             "frames_in": self.frames_in,
             "relays": self.relays,
             "relays_forwarded": self.relays_forwarded,
+            "role_assignments": self.role_assignments,
             "relays_received": self.relays_received,
             "presence_expired": self.presence_expired,
             "rejects": dict(sorted(self.rejects.items())),

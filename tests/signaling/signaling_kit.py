@@ -24,6 +24,7 @@ from actr.protocol.actr_pb2 import (
     RegisterRequest,
     RegisterResponse,
     RenewCredentialRequest,
+    ServiceSpec,
 )
 from actr.protocol.signaling_pb2 import ActrRelay, ActrToSignaling, SignalingEnvelope
 from actr.protocol.webrtc_pb2 import IceCandidate
@@ -67,10 +68,13 @@ async def post_register(
     realm: int = 1,
     secret: str | None = None,
     acl_: Acl | None = None,
+    spec: ServiceSpec | None = None,
 ) -> tuple[int, RegisterResponse]:
     req = RegisterRequest(actr_type=parse_type(actr_type), realm=Realm(realm_id=realm))
     if acl_ is not None:
         req.acl.CopyFrom(acl_)
+    if spec is not None:
+        req.service_spec.CopyFrom(spec)
     headers = {"content-type": "application/x-protobuf"}
     if secret is None:
         secret = REALMS.get(realm, "")
@@ -92,8 +96,9 @@ async def register(
     actr_type: str,
     realm: int = 1,
     acl_: Acl | None = None,
+    spec: ServiceSpec | None = None,
 ) -> RegisterOk:
-    status, answer = await post_register(http, base, actr_type, realm=realm, acl_=acl_)
+    status, answer = await post_register(http, base, actr_type, realm=realm, acl_=acl_, spec=spec)
     assert status == 200, answer
     assert answer.WhichOneof("result") == "success"
     return answer.success
@@ -124,11 +129,16 @@ def ws_params(actor_id: str, cred: AIdCredential, *, urlsafe: bool = True) -> di
 
 
 async def open_socket(
-    http: aiohttp.ClientSession, base: str, actor_id: str, cred: AIdCredential
+    http: aiohttp.ClientSession,
+    base: str,
+    actor_id: str,
+    cred: AIdCredential,
+    webrtc_role: str | None = None,
 ) -> aiohttp.ClientWebSocketResponse:
-    return await http.ws_connect(
-        base + "/signaling/ws", params=ws_params(actor_id, cred), max_msg_size=0
-    )
+    params = ws_params(actor_id, cred)
+    if webrtc_role is not None:
+        params["webrtc_role"] = webrtc_role
+    return await http.ws_connect(base + "/signaling/ws", params=params, max_msg_size=0)
 
 
 async def join(
@@ -137,9 +147,11 @@ async def join(
     actr_type: str,
     realm: int = 1,
     acl_: Acl | None = None,
+    webrtc_role: str | None = None,
+    spec: ServiceSpec | None = None,
 ) -> Actor:
-    ok = await register(http, base, actr_type, realm=realm, acl_=acl_)
-    ws = await open_socket(http, base, id_text(ok.actr_id), ok.credential)
+    ok = await register(http, base, actr_type, realm=realm, acl_=acl_, spec=spec)
+    ws = await open_socket(http, base, id_text(ok.actr_id), ok.credential, webrtc_role)
     return Actor(ok, ws)
 
 

@@ -133,7 +133,8 @@ async def test_sig10_acl_and_not_found_enforced_for_actors_on_another_node(
     await send(caller.ws, sent)
     answer = await receive_env(caller.ws)
     assert answer.reply_for == sent.envelope_id
-    assert answer.server_to_actr.error.code == ErrorCode.PERMISSION_DENIED
+    # F12: a refusal reads like an absence.
+    assert answer.server_to_actr.error.code == ErrorCode.NOT_FOUND
     gone = relay(caller, guarded.id)
     gone.actr_relay.target.serial_number = 999
     await send(caller.ws, gone)

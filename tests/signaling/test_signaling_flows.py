@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import aiohttp
+import pytest
 from conftest import MakeServer
 from signaling_kit import (
     Actor,
@@ -266,6 +267,11 @@ async def test_sig3_unregister_announces_down_at_once_and_identity_stays_renewab
     down = await receive_env(watcher.ws)
     assert down.server_to_actr.actr_down_event.actor_id == a.id
     assert await candidates(watcher, "acme:echo:1.0") == []
+    # SIG-7 / F15: it stays down; its old credential opens no socket.
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await open_socket(http, base, a.key, a.ok.credential)
+    assert refused.value.status == 401
+    assert server.state.stats.rejects["ws_revoked"] == 1
     # A restarted daemon resumes the same ActrId with its renewal token (AIS-3) ...
     status, renewed = await renew(http, base, a.id, a.ok.renewal_token)
     assert status == 200 and renewed.success.actr_id == a.id

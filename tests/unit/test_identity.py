@@ -9,11 +9,10 @@ from hypothesis import strategies as st
 from actr.identity import (
     IdentityError,
     id_text,
-    is_offerer,
     make_id,
     parse_id,
     parse_type,
-    same_type,
+    role_key,
     type_text,
 )
 from actr.protocol.actr_pb2 import ActrId, ActrType
@@ -239,32 +238,18 @@ def test_id1_near_valid_text_parses_and_round_trips_or_raises_identity_error(tex
 # -- SIG-6 -----------------------------------------------------------------------------
 
 
-def test_sig6_smaller_realm_then_serial_offers() -> None:
+def test_sig6_role_key_orders_realm_then_serial_then_manufacturer_and_name() -> None:
     t = parse_type("a:b:1")
     a, b, c = make_id(1, 5, t), make_id(1, 9, t), make_id(2, 1, t)
-    assert is_offerer(a, b) and not is_offerer(b, a)
-    assert is_offerer(b, c) and not is_offerer(c, b)  # realm compared first
-    assert is_offerer(a, c) and not is_offerer(c, a)
-
-
-def test_sig6_type_does_not_take_part_and_self_connection_is_refused() -> None:
-    a = make_id(1, 5, parse_type("a:b:1"))
-    same_key = make_id(1, 5, parse_type("x:y:2"))
-    with pytest.raises(ValueError):
-        is_offerer(a, same_key)
+    assert role_key(a) < role_key(b) < role_key(c)  # realm compared first
+    # The version takes no part; manufacturer and name break ties of serial.
+    assert role_key(make_id(1, 5, parse_type("a:b:1"))) == role_key(
+        make_id(1, 5, parse_type("a:b:2"))
+    )
+    assert role_key(make_id(1, 5, parse_type("a:c:1"))) > role_key(a)
 
 
 @given(IDS, IDS)
-def test_sig6_exactly_one_side_offers(a: ActrId, b: ActrId) -> None:
-    if (a.realm.realm_id, a.serial_number) == (b.realm.realm_id, b.serial_number):
-        with pytest.raises(ValueError):
-            is_offerer(a, b)
-        return
-    assert is_offerer(a, b) != is_offerer(b, a)
-
-
-def test_same_type_compares_all_three_parts() -> None:
-    assert same_type(parse_type("a:b:1"), parse_type("a:b:1"))
-    assert not same_type(parse_type("a:b:1"), parse_type("a:b:2"))
-    assert not same_type(parse_type("a:b:1"), parse_type("a:c:1"))
-    assert not same_type(parse_type("a:b:1"), parse_type("z:b:1"))
+def test_sig6_distinct_keys_order_one_way(a: ActrId, b: ActrId) -> None:
+    if role_key(a) != role_key(b):
+        assert (role_key(a) > role_key(b)) != (role_key(b) > role_key(a))

@@ -5,32 +5,13 @@ actr's does) still gets every channel, opened lazily by whichever side sends."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from actr.identity import make_id, parse_type
-from actr.protocol.actr_pb2 import ActrId, PayloadType
-from actr.protocol.signaling_pb2 import ActrRelay
+from actr.protocol.actr_pb2 import PayloadType
 from actr.transport import CHANNELS, Peer, Transport, TransportConfig
-
-
-class LoopbackSignaling:
-    """Hands each relay to the other side's transport, as a server would."""
-
-    def __init__(self, actr_id: ActrId) -> None:
-        self.actr_id = actr_id
-        self.registration = None
-        self.on_relay: Any = None
-        self.on_relay_error: Any = None
-        self.other: LoopbackSignaling | None = None
-
-    async def send_relay(self, relay: ActrRelay) -> None:
-        relay.source.CopyFrom(self.actr_id)
-        assert self.other is not None and self.other.on_relay is not None
-        asyncio.get_running_loop().call_soon(
-            lambda: asyncio.ensure_future(self.other.on_relay(relay))  # type: ignore[union-attr]
-        )
+from tests.unit.loopback_signaling import pair
 
 
 async def test_dc1_channels_missing_at_setup_are_opened_on_first_send(
@@ -42,14 +23,13 @@ async def test_dc1_channels_missing_at_setup_are_opened_on_first_send(
 
     monkeypatch.setattr(Peer, "open_channels", only_rpc)
     t = parse_type("a:b:1")
-    a, b = LoopbackSignaling(make_id(1, 1, t)), LoopbackSignaling(make_id(1, 2, t))
-    a.other, b.other = b, a
+    a, b = pair(make_id(1, 1, t), make_id(1, 2, t))
     got: asyncio.Queue[tuple[str, int, bytes]] = asyncio.Queue()
     cfg = TransportConfig(host_addresses=["127.0.0.1"], connect_timeout=10)
     ta = Transport(a, cfg, lambda p, pt, d: got.put_nowait(("a", pt, d)), lambda p: None)  # type: ignore[arg-type]
     tb = Transport(b, cfg, lambda p, pt, d: got.put_nowait(("b", pt, d)), lambda p: None)  # type: ignore[arg-type]
     try:
-        to_a = await tb.connect(a.actr_id)  # b asks a (the offerer, SIG-6) to offer
+        to_a = await tb.connect(a.actr_id)  # b asks; the server tells b (larger) to offer
         assert set(to_a.channels) == {PayloadType.RPC_RELIABLE}
         await to_a.send(PayloadType.STREAM_RELIABLE, b"chunk")  # b opens it
         assert await asyncio.wait_for(got.get(), 10) == ("a", PayloadType.STREAM_RELIABLE, b"chunk")
