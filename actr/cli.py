@@ -29,6 +29,7 @@ from actr import config as config_mod
 from actr import telemetry
 from actr.actor import Actor
 from actr.client import connect
+from actr.data_dir import DataDirInUse
 from actr.errors import ActrError
 from actr.identity import id_text, type_text
 from actr.mailbox import DeadLetter, Mailbox
@@ -85,7 +86,7 @@ async def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await node.start()
-    except (ActrError, StartAborted) as e:
+    except (ActrError, StartAborted, DataDirInUse) as e:
         print(f"error: actor failed to start: {e}", file=sys.stderr)
         return 1
     print(f"actor ready id={id_text(node.actr_id)}", flush=True)

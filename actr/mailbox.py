@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import aiosqlite
 
+from actr import data_dir
 from actr.errors import ResourceExhausted
 from actr.mailbox_store import (
     COLUMNS,
@@ -164,7 +165,9 @@ class Mailbox:
         """Opens (creating) the mailbox. ``recover`` (the daemon, not a tool looking at
         a running daemon's file) puts what a dead process left in flight back."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Request payloads and stored answers: owner-only (see actr/data_dir.py).
+        path.parent.mkdir(mode=data_dir.DIR_MODE, parents=True, exist_ok=True)
+        data_dir.create_private(path)
         limits = limits or MailboxLimits()
         if dedup_window is not None:
             limits.dedup_window = dedup_window

@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.trace import SpanKind
 
-from actr import telemetry
+from actr import data_dir, telemetry
 from actr.acl import acl_allows
 from actr.actor import Actor, Context, Route
 from actr.config import NodeConfig
+from actr.data_dir import DataDirLock
 from actr.envelopes import error_answer, payload_answer
 from actr.errors import (
     ActrError,
@@ -45,6 +46,7 @@ from actr.protocol.actr_pb2 import (
     PayloadType,
     RpcEnvelope,
 )
+from actr.service_spec import actor_service_spec
 from actr.signaling_client import SignalingClient
 from actr.streams import StreamReceiver, StreamRegistry, StreamSender
 from actr.transport import Peer, Transport
@@ -86,6 +88,7 @@ class Node:
             actr_type=self.actr_type,
             acl=actor.acl if actor else None,
             service=actor.service if actor else "",
+            service_spec=actor_service_spec(type(actor), self.actr_type) if actor else None,
             state_path=config.data_dir / "identity.pb" if config.data_dir else None,
         )
         self.transport = Transport(
@@ -103,6 +106,7 @@ class Node:
         self._running: set[asyncio.Task[None]] = set()  # handlers at work
         self._slot_freed = asyncio.Event()
         self._stopping = False
+        self._dir_lock: DataDirLock | None = None
 
     @property
     def actr_id(self) -> ActrId:
@@ -111,17 +115,23 @@ class Node:
     # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.actor is not None:
-            if self.config.data_dir is None:
-                raise InvalidArgument("an actor needs a data_dir for its mailbox")
-            self.mailbox = await Mailbox.open(
-                self.config.data_dir / "mailbox.db", limits=self.config.mailbox
-            )
-            box = self.mailbox
-            # Route candidates favour actors with the smaller backlog (SIG-7).
-            self.signaling.mailbox_backlog = lambda: float(box.count)
-            box.on_backpressure = self._on_backpressure
+        if self.actor is not None and self.config.data_dir is None:
+            raise InvalidArgument("an actor needs a data_dir for its mailbox")
         try:
+            if self.config.data_dir is not None:
+                # Owner-only, and one daemon per directory: a second one would fight
+                # this one over its ActrId and mailbox.
+                data_dir.prepare(self.config.data_dir)
+                self._dir_lock = DataDirLock.acquire(self.config.data_dir)
+            if self.actor is not None:
+                assert self.config.data_dir is not None
+                self.mailbox = await Mailbox.open(
+                    self.config.data_dir / "mailbox.db", limits=self.config.mailbox
+                )
+                box = self.mailbox
+                # Route candidates favour actors with the smaller backlog (SIG-7).
+                self.signaling.mailbox_backlog = lambda: float(box.count)
+                box.on_backpressure = self._on_backpressure
             await self.signaling.start()
             if self.actor is not None:
                 try:
@@ -175,6 +185,8 @@ class Node:
                 entry.waiter.set_exception(Unavailable("node stopped"))
         if self.mailbox is not None:
             await self.mailbox.close()
+        if self._dir_lock is not None:
+            self._dir_lock.release()
 
     async def __aenter__(self) -> Node:
         await self.start()

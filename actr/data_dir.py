@@ -1,0 +1,138 @@
+"""A daemon's data directory: owner-only modes, and one daemon at a time.
+
+The directory holds the mailbox (request payloads, stored answers) and the
+identity (the renewal token that keeps the daemon's ActrId), so it is created
+0700 and its files 0600; a directory or file found looser is tightened, with a
+log line. A daemon holds an exclusive ``flock`` on ``daemon.lock`` inside it for
+as long as it runs, with its pid written in the file: a second daemon on the
+same directory (which would fight the first over one ActrId and mailbox) fails
+with ``DataDirInUse`` naming the directory and that pid. The lock dies with its
+process, so a crash never leaves a stale lock behind.
+
+The ``actr mailbox`` / ``actr dlq`` tools do not take the lock: they work on a
+running daemon's mailbox through SQLite's own locking.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import stat
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+LOCK_NAME = "daemon.lock"
+# Files the runtime writes in the data directory: the mailbox and its SQLite
+# companions, the identity and its temporary copy, the lock.
+OWN_FILES = (
+    "mailbox.db",
+    "mailbox.db-wal",
+    "mailbox.db-shm",
+    "mailbox.db-journal",
+    "identity.pb",
+    "identity.tmp",
+    LOCK_NAME,
+)
+
+
+class DataDirInUse(Exception):
+    """Another process holds the data directory's lock."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "a process whose pid it did not record"
+        super().__init__(
+            f"data directory {path} is in use by another daemon ({holder}); "
+            "stop it first, or give this daemon its own [actor] data_dir"
+        )
+        self.path = path
+        self.pid = pid
+
+
+def tighten(path: Path, mode: int) -> bool:
+    """Takes away from ``path`` every permission bit ``mode`` does not have; True if
+    it did. A path that does not exist is left alone."""
+    try:
+        current = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return False
+    if not current & ~mode:
+        return False
+    os.chmod(path, current & mode)
+    log.warning("data_dir_mode_tightened path=%s old=%o new=%o", path, current, current & mode)
+    return True
+
+
+def prepare(path: Path) -> None:
+    """Creates ``path`` 0700 (its missing parents get the usual modes), or tightens
+    it and the runtime's files in it when they are open to group or others."""
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=DIR_MODE)
+        log.info("data_dir_created path=%s", path)
+    # mkdir's mode is filtered by the umask, which may only take bits away; an
+    # existing directory may be anything.
+    tighten(path, DIR_MODE)
+    for name in OWN_FILES:
+        tighten(path / name, FILE_MODE)
+
+
+def create_private(path: Path) -> None:
+    """Creates ``path`` empty with mode 0600 unless it exists (SQLite gives a
+    database's -wal and -shm files the database file's mode)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
+class DataDirLock:
+    """The exclusive lock of one data directory, held until ``release``."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, path: Path) -> DataDirLock:
+        """Locks ``path`` (a prepared data directory) or raises DataDirInUse."""
+        lock_file = path / LOCK_NAME
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise DataDirInUse(path, pid) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        log.info("data_dir_locked path=%s pid=%d", path, os.getpid())
+        return cls(path, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        # The pid goes first, so a reader never sees a stale one for a free lock.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing the last descriptor releases the flock
+        log.info("data_dir_unlocked path=%s", self.path)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
