@@ -32,6 +32,7 @@ from actr.protocol.actr_pb2 import (
     RegisterRequest,
     RegisterResponse,
     RenewCredentialRequest,
+    ServiceSpec,
 )
 from actr.protocol.signaling_pb2 import (
     ActrRelay,
@@ -94,6 +95,7 @@ class SignalingClient:
         actr_type: ActrType,
         acl: Acl | None = None,
         service: str = "",
+        service_spec: ServiceSpec | None = None,
         request_timeout: float = 10.0,
         state_path: Path | None = None,
     ) -> None:
@@ -107,6 +109,7 @@ class SignalingClient:
         self.actr_type = actr_type
         self.acl = acl
         self.service = service
+        self.service_spec = service_spec
         self.request_timeout = request_timeout
         # Where the identity is kept, so a restarted daemon resumes its ActrId.
         self.state_path = state_path
@@ -234,6 +237,8 @@ class SignalingClient:
             req.acl.CopyFrom(self.acl)
         if self.service:
             req.service = self.service
+        if self.service_spec is not None:
+            req.service_spec.CopyFrom(self.service_spec)
         reg = await self._post_registration(
             "/ais/register", req.SerializeToString(), {REALM_SECRET_HEADER: self.realm_secret}
         )
@@ -426,6 +431,23 @@ class SignalingClient:
         if resp.WhichOneof("result") == "error":
             raise ActrError.from_proto(resp.error)
         return [e.actr_type for e in resp.success.entries]
+
+    async def signing_key(self, key_id: int) -> bytes:
+        """SIG-6a: the server's verifying key with id ``key_id`` (NotFound if unknown)."""
+        req = ActrToSignaling()
+        req.get_signing_key_request.key_id = key_id
+        answer = await self._request(req)
+        return bytes(answer.get_signing_key_response.pubkey)
+
+    async def service_spec_of(self, name: str) -> ServiceSpec:
+        """SIG-6b: the ServiceSpec named ``name`` that a visible actor registered."""
+        req = ActrToSignaling()
+        req.get_service_spec_request.name = name
+        answer = await self._request(req)
+        resp = answer.get_service_spec_response
+        if resp.WhichOneof("result") != "success":
+            raise ActrError.from_proto(resp.error)
+        return resp.success
 
     async def subscribe(self, actr_type: ActrType) -> None:
         """Asks for actr_up / actr_down events about actors of ``actr_type``."""
