@@ -37,6 +37,14 @@
     backpressure_at = 0.8        # share of the bound where the backpressure hook fires
     max_attempts = 3             # handling failed this often (process died): dead letter
 
+    [admin]                      # the runtime's own route actr.v1.Runtime.Stats (EXT-1)
+    stats_from = []              # callers that may read it, besides the actor's ACL:
+                                 # "[realm/]manufacturer:name:version", parts may be "*"
+                                 # (e.g. "acme:ops:*"; no realm: the actor's own, "*/": any);
+                                 # empty (the default): no remote caller
+    stats_per_sec = 1.0          # answers a second, all callers together (token bucket
+    stats_burst = 5              #   this deep); past it: RESOURCE_EXHAUSTED
+
 Unknown keys are an error, so a typo does not silently fall back to a default.
 """
 
@@ -49,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actr.admin import AdminConfig, CallerPattern
 from actr.framing import DEFAULT_MAX_MESSAGE
 from actr.mailbox import MailboxLimits
 from actr.transport import TransportConfig
@@ -80,6 +89,7 @@ class NodeConfig:
     data_dir: Path | None = None
     max_pending_calls: int = 10_000
     mailbox: MailboxLimits = field(default_factory=MailboxLimits)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     # On SIGTERM, how long a running handler may take to finish before it is cancelled
     # and its request goes back to the queue.
     stop_grace: float = 10.0
@@ -104,6 +114,7 @@ _SECTIONS: dict[str, set[str]] = {
     "limits": {"max_message_size", "max_pending_calls"},
     "telemetry": {"exporter", "endpoint"},
     "mailbox": {"dedup_window", "max_messages", "max_bytes", "backpressure_at", "max_attempts"},
+    "admin": {"stats_from", "stats_per_sec", "stats_burst"},
 }
 
 
@@ -279,4 +290,24 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         limits.max_attempts = _typed("mailbox", mbx, "max_attempts", int)
         if limits.max_attempts < 1:
             raise ConfigError("[mailbox] max_attempts must be >= 1")
+
+    admin = raw.get("admin", {})
+    if "stats_from" in admin:
+        patterns = _typed("admin", admin, "stats_from", list)
+        if not all(isinstance(p, str) for p in patterns):
+            raise ConfigError("[admin] stats_from: expected a list of strings")
+        try:
+            cfg.admin.stats_from = tuple(CallerPattern.parse(p) for p in patterns)
+        except ValueError as e:
+            raise ConfigError(f"[admin] stats_from: {e}") from e
+    if "stats_per_sec" in admin:
+        rate = float(_typed("admin", admin, "stats_per_sec", (int, float)))
+        if not 0 < rate <= 1000:
+            raise ConfigError("[admin] stats_per_sec must be > 0 and <= 1000")
+        cfg.admin.stats_per_sec = rate
+    if "stats_burst" in admin:
+        burst = _typed("admin", admin, "stats_burst", int)
+        if not 1 <= burst <= 10_000:
+            raise ConfigError("[admin] stats_burst must be between 1 and 10000")
+        cfg.admin.stats_burst = burst
     return cfg

@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind
 from actr import data_dir, telemetry
 from actr.acl import acl_allows
 from actr.actor import Actor, Context, Route
+from actr.admin import AdminGate
 from actr.config import NodeConfig
 from actr.data_dir import DataDirLock
 from actr.envelopes import error_answer, payload_answer
@@ -81,6 +82,7 @@ class Node:
             max_pending=config.max_pending_calls
         )
         self.streams = StreamRegistry()
+        self.admin = AdminGate(config.admin)
         self.signaling = SignalingClient(
             config.signaling.all_urls(),
             realm=config.signaling.realm,
@@ -98,6 +100,7 @@ class Node:
             self._on_peer_closed,
             self._on_peer_ready,
         )
+        self.transport.admit = self._admits_connection
         self.signaling.on_connection_change = self._on_signaling_change
         self.mailbox: Mailbox | None = None
         self._routes_by_type: dict[str, ActrId] = {}
@@ -366,7 +369,8 @@ class Node:
             if entry is not None and not entry.waiter.done():
                 entry.waiter.set_result(env)
         elif isinstance(action, Enqueue):
-            if action.envelope.route_key == STATS_ROUTE:
+            if action.envelope.route_key == STATS_ROUTE and self.actor is not None:
+                # A client (no actor) never answers it: its _accept refuses every request.
                 self._spawn(self._answer_stats(peer, action))
             else:
                 self._spawn(self._accept(peer, action))
@@ -450,13 +454,24 @@ class Node:
         }
 
     async def _answer_stats(self, peer: Peer, action: Enqueue) -> None:
-        """The runtime's own route: answered at once, not through the mailbox."""
+        """The runtime's own route: answered at once, not through the mailbox, to a
+        caller the actor's ACL and ``[admin] stats_from`` admit, within the admin
+        rate (actr/admin.py)."""
+        assert self.actor is not None
         env = action.envelope
         if env.direction != Direction.DIRECTION_REQUEST:
+            self.counters["stats_tell_ignored"] += 1
             return
-        if self.actor is not None and not acl_allows(self.actor.acl, self.actr_id, peer.remote):
-            reply = error_answer(env, ErrorCode.PERMISSION_DENIED, "stats refused")
+        refusal: tuple[ErrorCode, str] | None
+        if not acl_allows(self.actor.acl, self.actr_id, peer.remote):
+            refusal = (ErrorCode.PERMISSION_DENIED, f"{peer.key} may not call this actor")
         else:
+            refusal = self.admin.refusal(self.actr_id, peer.remote, time.monotonic())
+        if refusal is not None:
+            self.counters["stats_refused_" + refusal[0].name.lower()] += 1
+            reply = error_answer(env, *refusal)
+        else:
+            self.counters["stats_answered"] += 1
             reply = payload_answer(env, json.dumps(self.stats()).encode())
         await self._answer(peer.key, action.payload_type, reply.SerializeToString())
 
@@ -483,6 +498,11 @@ class Node:
                 log.exception("hook_failed hook=%s", getattr(coro, "__qualname__", coro))
 
         self._spawn(guarded())
+
+    def _admits_connection(self, remote: ActrId) -> bool:
+        """F6: a connection the peer started, before any resource is spent on it: the
+        actor's ACL decides; a client node (no actor) takes only connections it asked for."""
+        return self.actor is not None and acl_allows(self.actor.acl, self.actr_id, remote)
 
     def _on_backpressure(self, active: bool) -> None:
         self.counters["backpressure_on" if active else "backpressure_off"] += 1

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import actr
-from actr.node import STATS_ROUTE
+from actr.node import CLIENT_TYPE, STATS_ROUTE
 from examples.launch import Proc, start_actor, start_signaling, write_actor_config
 
 
@@ -57,6 +57,10 @@ class Cluster:
     def stop_all(self) -> None:
         for proc in reversed(list(self.procs.values())):
             proc.stop()
+
+
+# Daemon config that lets the test's client (of the default type) read Stats (F13).
+STATS_FOR_CLIENT: dict[str, dict[str, object]] = {"admin": {"stats_from": [CLIENT_TYPE]}}
 
 
 async def runtime_stats(client: actr.Node, target: str) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from actr.errors import NotFound, PermissionDenied, TimedOut, Unavailable
+from actr.errors import NotFound, TimedOut, Unavailable
 from examples.echo_pb2 import SayReply, SayRequest
-from tests.e2e.conftest import Cluster, runtime_stats
+from tests.e2e.conftest import STATS_FOR_CLIENT, Cluster, runtime_stats
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def test_env3_caller_deadline_fires_timed_out_while_callee_sleeps(cluster:
 async def test_env3_request_expired_in_mailbox_is_answered_timed_out_not_run(
     cluster: Cluster,
 ) -> None:
-    await cluster.start_actor("worker", "tests.e2e.actors:Worker")
+    await cluster.start_actor("worker", "tests.e2e.actors:Worker", sections=STATS_FOR_CLIENT)
     async with cluster.client() as client:
         await client.call(WORKER, WORK, SayRequest(text="warm:0"), SayReply)
         first = asyncio.create_task(
@@ -87,7 +87,7 @@ async def test_dc6_killed_callee_fails_pending_calls_fast_then_reconnects(
         assert client.transport.counters["peers_opened"] >= 2
 
 
-async def test_acl1_refused_caller_gets_permission_denied_handler_never_runs(
+async def test_acl1_refused_caller_is_refused_and_handler_never_runs(
     cluster: Cluster,
 ) -> None:
     guarded_id = await cluster.start_actor("guarded", "tests.e2e.actors:Guarded")
@@ -95,7 +95,8 @@ async def test_acl1_refused_caller_gets_permission_denied_handler_never_runs(
         cluster.client(actr_type="acme:trusted:1.0") as trusted,
         cluster.client(actr_type="acme:stranger:1.0") as stranger,
     ):
-        with pytest.raises(PermissionDenied):
+        # The server refuses the connection (ACL-2); F12: refused reads as absent.
+        with pytest.raises(NotFound):
             await stranger.call(guarded_id, "guarded.v1.Guarded.Touch", SayRequest(), SayReply)
         reply = await trusted.call(guarded_id, "guarded.v1.Guarded.Touch", SayRequest(), SayReply)
         # The stranger's call never ran the handler: the trusted call is the first.

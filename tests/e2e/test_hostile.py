@@ -10,7 +10,7 @@ import pytest
 from actr.framing import HEADER
 from actr.protocol.actr_pb2 import Direction, PayloadType, RpcEnvelope
 from examples.echo_pb2 import SayReply, SayRequest
-from tests.e2e.conftest import Cluster, runtime_stats
+from tests.e2e.conftest import STATS_FOR_CLIENT, Cluster, runtime_stats
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,9 @@ def envelope(msg_id: int, **fields: object) -> bytes:
 
 async def test_hostile_frames_and_envelopes_are_dropped_and_counted(cluster: Cluster) -> None:
     await cluster.start_actor(
-        "worker", "tests.e2e.actors:Worker", sections={"limits": {"max_message_size": 1048576}}
+        "worker",
+        "tests.e2e.actors:Worker",
+        sections={"limits": {"max_message_size": 1048576}, **STATS_FOR_CLIENT},
     )
     async with cluster.client() as client:
         ok = 0

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from examples.echo_pb2 import SayReply, SayRequest
-from tests.e2e.conftest import Cluster, runtime_stats
+from tests.e2e.conftest import STATS_FOR_CLIENT, Cluster, runtime_stats
 from tests.services import start_turnserver
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,9 @@ async def test_ais4_force_relay_daemons_call_through_coturn(cluster: Cluster) ->
         "echo", "examples.echo:Echo", sections={"webrtc": {"turn_urls": [url], "force_relay": True}}
     )
     await cluster.start_actor(
-        "front", "tests.e2e.actors:Front", sections={"webrtc": {"force_relay": True}}
+        "front",
+        "tests.e2e.actors:Front",
+        sections={"webrtc": {"force_relay": True}, **STATS_FOR_CLIENT},
     )
     async with cluster.client(force_relay=True) as client:
         # The caller reaches "front" through TURN, and "front" reaches "echo" through TURN.
