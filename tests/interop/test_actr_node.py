@@ -25,7 +25,7 @@ from actr.identity import id_text, parse_id
 from examples.echo_pb2 import SayReply, SayRequest
 from examples.launch import Proc, start_actor, start_signaling, write_actor_config
 from tests.interop.actors import NOTE_ROUTE, READ_ROUTE
-from tests.interop.peer import ActrPeer, PeerError, need_actr_peer
+from tests.interop.peer import ActrPeer, Install, PeerError, need_actr_peer
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +40,12 @@ def key(actor_id: str) -> tuple[int, int, str, str]:
     return (a.realm.realm_id, a.serial_number, a.type.manufacturer, a.type.name)
 
 
+@pytest.fixture(scope="session")
+def install() -> Install:
+    """What scripts/interop.sh set up; every test here skips (or fails) without it."""
+    return need_actr_peer()
+
+
 @dataclass
 class Deployment:
     order: str
@@ -50,11 +56,10 @@ class Deployment:
 
 @pytest.fixture(scope="module", params=["actr_key_larger", "actr_key_smaller"])
 def deployment(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, install: Install, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     """Our signaling server, our echo daemon and an actr node; the one of the two that
     registers second gets the larger serial."""
-    install = need_actr_peer()
     order: str = request.param
     work = tmp_path_factory.mktemp(order)
     procs: list[Proc] = []
@@ -148,7 +153,7 @@ def test_tell_handled_by_echo(deployment: Deployment) -> None:
 
 
 @pytest.fixture
-async def signaling(tmp_path: Path) -> AsyncIterator[str]:
+async def signaling(install: Install, tmp_path: Path) -> AsyncIterator[str]:
     proc, url = await asyncio.to_thread(start_signaling, tmp_path)
     try:
         yield url
@@ -157,10 +162,11 @@ async def signaling(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.mark.parametrize("order", ["ours_key_smaller", "ours_key_larger"])
-async def test_our_client_calls_actr_node(order: str, signaling: str, tmp_path: Path) -> None:
+async def test_our_client_calls_actr_node(
+    order: str, install: Install, signaling: str, tmp_path: Path
+) -> None:
     """The actr node hosts no services, so it answers NOT_IMPLEMENTED (10009): an answer
     from it at all means the connection our client asked for came up."""
-    install = need_actr_peer()
     async with AsyncExitStack() as stack:
 
         async def our_client() -> actr.Node:
