@@ -11,7 +11,11 @@
     url = "http://127.0.0.1:8081"
     # urls = ["http://a:8081", "http://b:8081"]   # several servers: fail over between them
     realm = 1
-    realm_secret = "dev-secret"  # or realm_secret_env = "NAME_OF_ENV_VAR"
+    realm_secret = "dev-secret"  # or realm_secret_env = "NAME_OF_ENV_VAR", or
+                                 # realm_secret_file = "path" (relative to this file;
+                                 # its content, without the trailing newline).
+                                 # A placeholder (change-me, dev-secret, ...) or a secret
+                                 # under 16 bytes is refused unless every url is loopback.
 
     [webrtc]
     host_addresses = ["127.0.0.1"]   # omit to let ICE use every interface
@@ -25,6 +29,11 @@
     [limits]
     max_message_size = 16777216
     max_pending_calls = 10000
+    max_partial_messages = 16    # DC-4, per peer connection: messages being reassembled,
+    max_partial_bytes = 0        #   the bytes they hold (0: max_message_size),
+    partial_ttl = 30.0           #   and how long one may take (dropped on time, F2)
+    max_half_open = 32           # connections being set up, all peers (F6); also each
+                                 # is given up after [webrtc] connect_timeout
 
     [telemetry]
     exporter = "none"            # none | console | otlp (ENV-7 spans)
@@ -101,7 +110,7 @@ class NodeConfig:
 
 _SECTIONS: dict[str, set[str]] = {
     "actor": {"class", "pythonpath", "data_dir", "type", "stop_grace", "max_concurrent_handlers"},
-    "signaling": {"url", "urls", "realm", "realm_secret", "realm_secret_env"},
+    "signaling": {"url", "urls", "realm", "realm_secret", "realm_secret_env", "realm_secret_file"},
     "webrtc": {
         "host_addresses",
         "ice_servers",
@@ -111,7 +120,14 @@ _SECTIONS: dict[str, set[str]] = {
         "turn_urls",
         "force_relay",
     },
-    "limits": {"max_message_size", "max_pending_calls"},
+    "limits": {
+        "max_message_size",
+        "max_pending_calls",
+        "max_partial_messages",
+        "max_partial_bytes",
+        "partial_ttl",
+        "max_half_open",
+    },
     "telemetry": {"exporter", "endpoint"},
     "mailbox": {"dedup_window", "max_messages", "max_bytes", "backpressure_at", "max_attempts"},
     "admin": {"stats_from", "stats_per_sec", "stats_burst"},
@@ -127,6 +143,18 @@ def _typed(section: str, table: dict[str, Any], key: str, kind: type | tuple[typ
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"[{section}] {key}: must be a finite number, got {value}")
     return value
+
+
+def read_secret_file(path: Path, what: str) -> str:
+    """A secret kept in a file (a systemd credential, a mounted secret): its text
+    without surrounding whitespace (the trailing newline an editor adds)."""
+    try:
+        secret = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{what}: cannot read {path}: {e}") from e
+    if not secret:
+        raise ConfigError(f"{what}: {path} is empty")
+    return secret
 
 
 def load(path: str | Path) -> NodeConfig:
@@ -198,6 +226,12 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         if name not in os.environ:
             raise ConfigError(f"[signaling] realm_secret_env: environment variable {name} not set")
         cfg.signaling.realm_secret = os.environ[name]
+    if "realm_secret_file" in sig:
+        secret_file = base / _typed("signaling", sig, "realm_secret_file", str)
+        cfg.signaling.realm_secret = read_secret_file(secret_file, "[signaling] realm_secret_file")
+    given = [k for k in ("realm_secret", "realm_secret_env", "realm_secret_file") if k in sig]
+    if len(given) > 1:
+        raise ConfigError(f"[signaling] give one of {', '.join(given)}, not several")
 
     rtc = raw.get("webrtc", {})
     if "host_addresses" in rtc:
@@ -252,6 +286,21 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         cfg.transport.max_message_size = size
     else:
         cfg.transport.max_message_size = DEFAULT_MAX_MESSAGE
+    for key, low, high in (
+        ("max_partial_messages", 1, 4096),
+        ("max_partial_bytes", 0, 1 << 31),
+        ("max_half_open", 1, 100_000),
+    ):
+        if key in limits:
+            n = _typed("limits", limits, key, int)
+            if not low <= n <= high:
+                raise ConfigError(f"[limits] {key} must be between {low} and {high}")
+            setattr(cfg.transport, key, n)
+    if "partial_ttl" in limits:
+        t = float(_typed("limits", limits, "partial_ttl", (int, float)))
+        if not 0.1 <= t <= 3600:
+            raise ConfigError("[limits] partial_ttl must be between 0.1 and 3600 seconds")
+        cfg.transport.partial_ttl = t
     if "max_pending_calls" in limits:
         n = _typed("limits", limits, "max_pending_calls", int)
         if n < 1:

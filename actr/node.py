@@ -22,7 +22,7 @@ from actr import data_dir, telemetry
 from actr.acl import acl_allows
 from actr.actor import Actor, Context, Route
 from actr.admin import AdminGate
-from actr.config import NodeConfig
+from actr.config import ConfigError, NodeConfig
 from actr.data_dir import DataDirLock
 from actr.envelopes import error_answer, payload_answer
 from actr.errors import (
@@ -47,6 +47,7 @@ from actr.protocol.actr_pb2 import (
     PayloadType,
     RpcEnvelope,
 )
+from actr.realm_secret import check_client_secret
 from actr.service_spec import actor_service_spec
 from actr.signaling_client import SignalingClient
 from actr.streams import StreamReceiver, StreamRegistry, StreamSender
@@ -120,6 +121,12 @@ class Node:
     async def start(self) -> None:
         if self.actor is not None and self.config.data_dir is None:
             raise InvalidArgument("an actor needs a data_dir for its mailbox")
+        sig = self.config.signaling
+        try:
+            # F14: a placeholder or short secret never leaves loopback.
+            check_client_secret(sig.realm_secret, sig.all_urls())
+        except ValueError as e:
+            raise ConfigError(f"[signaling] {e}") from None
         try:
             if self.config.data_dir is not None:
                 # Owner-only, and one daemon per directory: a second one would fight

@@ -6,6 +6,7 @@ a third process, each a separate OS process on loopback; then everything stops.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,13 +47,15 @@ def main() -> int:
                 url,
                 "--realm",
                 "1",
-                "--realm-secret",
-                "dev-secret",
                 "--host-address",
                 "127.0.0.1",
             ]
             print("[demo] calling from a third process: actr call acme:echo:1.0 echo.v1.Echo.Say")
-            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+            # The secret goes in the environment, not on the command line (F14).
+            env = {**os.environ, "ACTR_REALM_SECRET": "dev-secret"}
+            done = subprocess.run(
+                cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+            )
             if done.returncode != 0:
                 print(f"[demo] call failed: {done.stderr.strip()}", file=sys.stderr)
                 return 1

@@ -4,7 +4,8 @@ Once serving, prints exactly one line to stdout, ``signaling listening on
 http://HOST:PORT`` (the bound port, also when 0 was asked for); logs go to
 stderr. Exit codes: 0 after SIGINT/SIGTERM, 1 when the address cannot be
 bound or the configured Redis cannot be reached, 2 for a bad command line or
-configuration.
+configuration (a weak realm secret on a non-loopback address, a signing key file
+open to group or others: F14).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from actr.realm_secret import secret_weakness
 from signaling.cluster import ClusterUnavailable
-from signaling.config import Config, ConfigError, check_exposure, load_config
+from signaling.config import DEV_REALM_SECRET, Config, ConfigError, check_exposure, load_config
 from signaling.runner import listening_line, start_server
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if config.uses_dev_secret:
         log.warning("dev_realm_secret_in_use hint=configure_[realms]_before_exposing_this_server")
+    for realm_id, secret in sorted(config.realms.items()):
+        why = secret_weakness(secret)
+        if why is not None and secret != DEV_REALM_SECRET:
+            # Allowed here only because the server listens on loopback (check_exposure).
+            log.warning("weak_realm_secret realm=%d why=%r loopback_only=true", realm_id, why)
     try:
         return _loop_runner()(_serve(config))
     except ConfigError as e:

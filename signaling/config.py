@@ -7,7 +7,8 @@ The file (every key optional)::
     credential_lifetime_secs = 3600     # AIS-2 credential lifetime
     heartbeat_interval_secs = 10        # advised ping interval (RegisterOk, Pong)
     signing_key_file = "signing.key"    # Ed25519 private key, raw 32 bytes or PEM;
-                                        # created (mode 0600) if missing; relative
+                                        # created (mode 0600) if missing, refused if
+                                        # group or others may read or write it; relative
                                         # paths are taken from the config file's folder
     signing_key_id = 1                  # key_id written in every credential
     reconnect_grace_secs = 30           # SIG-7: a closed socket's actor is announced
@@ -17,7 +18,8 @@ The file (every key optional)::
 
     [realms]                            # realm id -> realm secret (AIS-1)
     1 = "dev-secret"
-    7 = "another-secret"
+    7 = { env = "ACTR_REALM_7_SECRET" } # or from the environment,
+    8 = { file = "realm8.secret" }      # or a file (relative to this one)
 
     [limits]                            # SIG-9; 0 turns a limit off
     messages_per_sec = 100              # per connection, token bucket ...
@@ -26,6 +28,17 @@ The file (every key optional)::
                                         # before the socket is closed with 1008
     connects_per_ip_per_sec = 20        # /signaling/ws and /ais/register attempts per IP
     connect_burst = 100
+    connects_per_prefix_per_sec = 100   # ... and per /24 (IPv4) or /64 (IPv6) (F11)
+    connect_prefix_burst = 400
+    max_connections_per_ip = 256        # open TCP connections per client address (F5)
+    max_connections_per_prefix = 1024   # ... and per /24 (IPv4) or /64 (IPv6)
+    header_timeout_secs = 10            # a connection's first request headers, in full (F5)
+    max_outbox_bytes = 4194304          # queued for one socket; past it: close 1013 (F4)
+    max_subscriptions = 256             # actr_up subscriptions per actor (F3)
+    max_type_part_bytes = 128           # manufacturer, name, version of any type sent (F3)
+    max_text_bytes = 1024               # service names, reasons, messages, spec names (F3)
+    max_acl_rules = 64                  # rules in a registered Acl (F3)
+    max_registration_bytes = 65536      # a /ais/register body, ServiceSpec included (F3)
 
     [turn]                              # AIS-4: coturn use-auth-secret credentials
     urls = ["turn:turn.example.com:3478"]   # sent to actors in RegisterOk.turn_urls (ours, 40)
@@ -38,17 +51,22 @@ survive a restart. Without ``redis_url`` the server keeps all state in memory
 same ``signing_key_file`` serve one deployment. Without ``[turn]`` registrations
 carry no TURN credential. Without ``[realms]`` the server grants realm 1 with the
 development secret ``dev-secret``, and then refuses to bind anything but a
-loopback address: a well-known secret must not reach a network.
+loopback address: a well-known secret must not reach a network. The same holds
+for any placeholder secret (``change-me``, ...) and any realm secret shorter than
+16 bytes (F14). A ``signing_key_file`` readable or writable by group or others is
+refused at start (chmod 600 it).
 """
 
 from __future__ import annotations
 
-import ipaddress
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
+
+from actr.realm_secret import MIN_SECRET_BYTES, is_loopback_host, secret_weakness
 
 __all__ = [
     "DEV_REALM_ID",
@@ -89,6 +107,17 @@ _LIMIT_KEYS = frozenset(
         "flood_tolerance",
         "connects_per_ip_per_sec",
         "connect_burst",
+        "connects_per_prefix_per_sec",
+        "connect_prefix_burst",
+        "max_connections_per_ip",
+        "max_connections_per_prefix",
+        "header_timeout_secs",
+        "max_outbox_bytes",
+        "max_subscriptions",
+        "max_type_part_bytes",
+        "max_text_bytes",
+        "max_acl_rules",
+        "max_registration_bytes",
     }
 )
 _TURN_KEYS = frozenset({"urls", "secret", "ttl_secs"})
@@ -107,6 +136,21 @@ class Limits:
     flood_tolerance: int = 1000
     connects_per_ip_per_sec: float = 20.0
     connect_burst: int = 100
+    # F11: attempts per /24 (IPv4) or /64 (IPv6), so neighbouring addresses share one bucket.
+    connects_per_prefix_per_sec: float = 100.0
+    connect_prefix_burst: int = 400
+    # F5: open TCP connections, counted before any HTTP is read.
+    max_connections_per_ip: int = 256
+    max_connections_per_prefix: int = 1024
+    header_timeout_secs: float = 10.0
+    # F4: bytes queued for one socket; a reader that falls further behind is closed (1013).
+    max_outbox_bytes: int = 4 * 1024 * 1024
+    # F3: sizes of what a client may send, and what the server keeps of it.
+    max_subscriptions: int = 256
+    max_type_part_bytes: int = 128
+    max_text_bytes: int = 1024
+    max_acl_rules: int = 64
+    max_registration_bytes: int = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +239,9 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "confi
         key_file = Path(text).expanduser()
         if not key_file.is_absolute():
             key_file = base_dir / key_file
-    realms = _parse_realms(raw.get("realms"), source) if "realms" in raw else defaults.realms
+    realms = (
+        _parse_realms(raw.get("realms"), source, base_dir) if "realms" in raw else defaults.realms
+    )
     grace = _number(raw, "reconnect_grace_secs", defaults.reconnect_grace_secs, source)
     if not 0 <= grace <= 86400:
         raise ConfigError(f"{source}: reconnect_grace_secs must be between 0 and 86400")
@@ -252,6 +298,25 @@ def _parse_limits(value: object, source: str) -> Limits:
             t, "connects_per_ip_per_sec", d.connects_per_ip_per_sec, where
         ),
         connect_burst=_get(t, "connect_burst", int, d.connect_burst, where),
+        connects_per_prefix_per_sec=_number(
+            t, "connects_per_prefix_per_sec", d.connects_per_prefix_per_sec, where
+        ),
+        connect_prefix_burst=_get(t, "connect_prefix_burst", int, d.connect_prefix_burst, where),
+        max_connections_per_ip=_get(
+            t, "max_connections_per_ip", int, d.max_connections_per_ip, where
+        ),
+        max_connections_per_prefix=_get(
+            t, "max_connections_per_prefix", int, d.max_connections_per_prefix, where
+        ),
+        header_timeout_secs=_number(t, "header_timeout_secs", d.header_timeout_secs, where),
+        max_outbox_bytes=_get(t, "max_outbox_bytes", int, d.max_outbox_bytes, where),
+        max_subscriptions=_get(t, "max_subscriptions", int, d.max_subscriptions, where),
+        max_type_part_bytes=_get(t, "max_type_part_bytes", int, d.max_type_part_bytes, where),
+        max_text_bytes=_get(t, "max_text_bytes", int, d.max_text_bytes, where),
+        max_acl_rules=_get(t, "max_acl_rules", int, d.max_acl_rules, where),
+        max_registration_bytes=_get(
+            t, "max_registration_bytes", int, d.max_registration_bytes, where
+        ),
     )
     for name in _LIMIT_KEYS:
         if getattr(out, name) < 0:
@@ -260,6 +325,17 @@ def _parse_limits(value: object, source: str) -> Limits:
         raise ConfigError(f"{where}: message_burst must be at least 1")
     if out.connects_per_ip_per_sec and out.connect_burst < 1:
         raise ConfigError(f"{where}: connect_burst must be at least 1")
+    if out.connects_per_prefix_per_sec and out.connect_prefix_burst < 1:
+        raise ConfigError(f"{where}: connect_prefix_burst must be at least 1")
+    # Sizes the server's own answers need: a full ActrId type, a 1 MiB frame.
+    for name, least in (
+        ("max_type_part_bytes", 16),
+        ("max_text_bytes", 64),
+        ("max_registration_bytes", 1024),
+        ("max_outbox_bytes", 1024 * 1024 + 4096),
+    ):
+        if getattr(out, name) and getattr(out, name) < least:
+            raise ConfigError(f"{where}: {name} must be 0 (no limit) or at least {least}")
     return out
 
 
@@ -290,24 +366,53 @@ def _number(raw: Mapping[str, Any], key: str, default: float, source: str) -> fl
 
 
 def check_exposure(config: Config) -> None:
-    """Refuse the development secret on an address other hosts can reach."""
-    if config.uses_dev_secret and not _is_loopback(config.host):
+    """Refuse weak realm secrets on an address other hosts can reach (F14): the
+    development secret, any placeholder (``change-me``, ...) and any secret shorter
+    than 16 bytes (actr/realm_secret.py)."""
+    if is_loopback_host(config.host):
+        return
+    if config.uses_dev_secret:
         raise ConfigError(
             f"refusing to serve the development realm secret {DEV_REALM_SECRET!r} on "
             f"{config.host}: configure [realms] with your own secrets, or bind 127.0.0.1"
         )
+    for realm_id, secret in sorted(config.realms.items()):
+        why = secret_weakness(secret)
+        if why is not None:
+            raise ConfigError(
+                f"refusing to serve realm {realm_id} on {config.host}: its secret {why}; "
+                f"give it a random secret of at least {MIN_SECRET_BYTES} bytes "
+                "(e.g. `openssl rand -base64 24`), or bind 127.0.0.1"
+            )
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _realm_secret_from(ref: dict[str, Any], realm_id: int, base_dir: Path, source: str) -> str:
+    """A realm secret kept out of the file: ``{ env = "VAR" }`` or ``{ file = "path" }``
+    (relative to the config file; its text without surrounding whitespace)."""
+    where = f"{source}: the secret of realm {realm_id}"
+    if (
+        len(ref) != 1
+        or not set(ref) <= {"env", "file"}
+        or not isinstance(next(iter(ref.values())), str)
+    ):
+        raise ConfigError(f'{where} must be a string, {{ env = "VAR" }} or {{ file = "path" }}')
+    if "env" in ref:
+        name = ref["env"]
+        if not os.environ.get(name):
+            raise ConfigError(f"{where}: environment variable {name} is not set or empty")
+        return os.environ[name]
+    path = Path(ref["file"]).expanduser()
+    path = path if path.is_absolute() else base_dir / path
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: cannot read {path}: {e}") from None
+    if not text:
+        raise ConfigError(f"{where}: {path} is empty")
+    return text
 
 
-def _parse_realms(value: object, source: str) -> dict[int, str]:
+def _parse_realms(value: object, source: str, base_dir: Path) -> dict[int, str]:
     if not isinstance(value, dict):
         raise ConfigError(f'{source}: [realms] must be a table of realm id = "secret"')
     out: dict[int, str] = {}
@@ -318,9 +423,12 @@ def _parse_realms(value: object, source: str) -> dict[int, str]:
             raise ConfigError(f"{source}: realm id {key!r} is not an integer") from None
         if not 0 <= realm_id <= _U32_MAX:
             raise ConfigError(f"{source}: realm id {realm_id} does not fit in 32 bits")
+        if isinstance(secret, dict):
+            secret = _realm_secret_from(secret, realm_id, base_dir, source)
         if not isinstance(secret, str) or not secret:
             raise ConfigError(
-                f"{source}: the secret of realm {realm_id} must be a non-empty string"
+                f"{source}: the secret of realm {realm_id} must be a non-empty string, "
+                '{ env = "VAR" } or { file = "path" }'
             )
         out[realm_id] = secret
     if not out:

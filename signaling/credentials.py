@@ -121,9 +121,14 @@ def load_or_create_key(path: Path | None) -> Ed25519PrivateKey:
         return _create_key_file(path)
     except OSError as e:
         raise ConfigError(f"cannot read signing key file {path}: {e.strerror or e}") from None
-    mode = path.stat().st_mode
+    mode = stat.S_IMODE(path.stat().st_mode)
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("signing_key_file_permissive path=%s mode=%o", path, stat.S_IMODE(mode))
+        # F14: whoever reads it issues credentials for any ActrId; whoever writes it
+        # swaps in a key of their own.
+        raise ConfigError(
+            f"signing key file {path} has mode {mode:04o}: group or others may read or "
+            f"write it; make it the server's own (chmod 600 {path})"
+        )
     key = _parse_key(data, path)
     log.info("signing_key_loaded path=%s", path)
     return key

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from actr import config as actr_config
-from signaling.config import check_exposure, load_config
+from signaling.config import ConfigError, check_exposure, load_config
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
@@ -20,7 +20,13 @@ def test_deploy_actor_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.transport.host_addresses is None
 
 
-def test_deploy_signaling_config_loads_and_may_bind_publicly() -> None:
+def test_deploy_signaling_config_loads_and_may_bind_publicly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACTR_REALM_SECRET", "n0t-a-placeholder-but-random")
     cfg = load_config(DEPLOY / "signaling.toml")
-    assert cfg.port == 8081
-    check_exposure(cfg)  # raises for a dev secret on a public address
+    assert cfg.port == 8081 and cfg.realms[1] == "n0t-a-placeholder-but-random"
+    check_exposure(cfg)  # raises for a weak secret on a public address (F14)
+    monkeypatch.setenv("ACTR_REALM_SECRET", "change-me")
+    with pytest.raises(ConfigError, match="placeholder"):
+        check_exposure(load_config(DEPLOY / "signaling.toml"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +19,16 @@ from tests.e2e.conftest import Cluster
 pytestmark = pytest.mark.e2e
 
 
-async def actr_cli(*args: str) -> subprocess.CompletedProcess[str]:
+async def actr_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``actr``; the realm secret comes from ACTR_REALM_SECRET (F14), unless
+    ``env`` says otherwise."""
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "actr", *args],
         cwd=ROOT,
+        env={**os.environ, "ACTR_REALM_SECRET": "dev-secret", **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
@@ -30,14 +36,7 @@ async def actr_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def conn(cluster: Cluster) -> list[str]:
-    return [
-        "--signaling",
-        cluster.url,
-        "--realm-secret",
-        "dev-secret",
-        "--host-address",
-        "127.0.0.1",
-    ]
+    return ["--signaling", cluster.url, "--host-address", "127.0.0.1"]
 
 
 async def test_call_prints_json_or_base64_and_errors_exit_1(cluster: Cluster) -> None:

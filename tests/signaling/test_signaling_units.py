@@ -71,19 +71,19 @@ def test_config_full_file(tmp_path: Path) -> None:
     path.write_text(
         'host = "0.0.0.0"\nport = 0\ncredential_lifetime_secs = 60\n'
         'heartbeat_interval_secs = 5\nsigning_key_file = "keys/signing.key"\n'
-        'signing_key_id = 7\n[realms]\n1 = "a"\n42 = "b"\n'
+        'signing_key_id = 7\n[realms]\n1 = "realm-one-0123456789"\n42 = "realm-42-0123456789"\n'
     )
     config = load_config(path)
     assert config == Config(
         host="0.0.0.0",
         port=0,
-        realms={1: "a", 42: "b"},
+        realms={1: "realm-one-0123456789", 42: "realm-42-0123456789"},
         credential_lifetime_secs=60,
         heartbeat_interval_secs=5,
         signing_key_file=tmp_path / "keys" / "signing.key",
         signing_key_id=7,
     )
-    check_exposure(config)  # own secrets: any address is fine
+    check_exposure(config)  # own secrets of 16+ bytes: any address is fine (F14)
 
 
 @pytest.mark.parametrize(
@@ -219,6 +219,7 @@ def test_ais2_raw_key_file_loads(tmp_path: Path) -> None:
             serialization.NoEncryption(),
         )
     )
+    path.chmod(0o600)  # F14: a key file group or others may read is refused
     loaded = load_or_create_key(path)
     assert loaded.sign(b"x") == key.sign(b"x")  # Ed25519 signatures are deterministic
 
@@ -226,6 +227,7 @@ def test_ais2_raw_key_file_loads(tmp_path: Path) -> None:
 def test_ais2_bad_key_file_is_config_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.key"
     path.write_bytes(b"not a key")
+    path.chmod(0o600)
     with pytest.raises(ConfigError, match="raw 32-byte Ed25519 key or a PEM"):
         load_or_create_key(path)
 
