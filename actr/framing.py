@@ -2,8 +2,8 @@
 
 Sans-IO: ``Fragmenter.fragment`` turns one encoded envelope into frames,
 ``Reassembler.feed`` takes frames (and the time) and hands back whole
-messages. Nothing here knows about channels or asyncio; one instance of each
-serves one direction of one channel.
+messages. Nothing here knows about sockets or asyncio; a Fragmenter serves one
+direction of one channel, a Reassembler every inbound channel of a connection.
 """
 
 from __future__ import annotations
@@ -54,14 +54,22 @@ class Fragmenter:
 class _Partial:
     total: int
     started: float
-    parts: list[bytes | None]
-    received: int = 0
+    # Filled in as fragments come: never sized by the claimed total, which a
+    # hostile sender picks (a 9-byte frame may claim 65,535 fragments).
+    parts: dict[int, bytes] = field(default_factory=dict)
     size: int = 0
 
 
 @dataclass
 class Reassembler:
-    """Reassembles frames by msg_id within DC-4 bounds.
+    """Reassembles the frames of one connection by ``(channel, msg_id)`` within DC-4 bounds.
+
+    One instance serves every channel of a connection, so its bounds hold per
+    connection however many channels a peer opens: at most ``max_partial``
+    partial messages and ``max_partial_bytes`` bytes held in them. A new partial
+    past either bound evicts the oldest; partials older than ``partial_ttl``
+    are dropped by ``expire(now)``, which the owner calls at ``next_expiry()``
+    (and ``feed`` calls too).
 
     ``feed`` returns a whole message, or None while one is incomplete, and
     raises ``FrameRejected`` when a frame breaks a bound (that message is
@@ -71,70 +79,109 @@ class Reassembler:
     max_message_size: int = DEFAULT_MAX_MESSAGE
     max_partial: int = 16
     partial_ttl: float = 30.0
+    # Defaults to max_message_size: one largest message in flight at a time.
+    max_partial_bytes: int = 0
     rejects: Counter[str] = field(default_factory=Counter)
-    _partials: dict[int, _Partial] = field(default_factory=dict)
+    _partials: dict[tuple[object, int], _Partial] = field(default_factory=dict)
+    _bytes: int = 0
 
-    def feed(self, frame: bytes, now: float) -> bytes | None:
+    def __post_init__(self) -> None:
+        if self.max_partial_bytes <= 0:
+            self.max_partial_bytes = self.max_message_size
+        self.max_partial_bytes = max(self.max_partial_bytes, self.max_message_size)
+
+    def feed(self, frame: bytes, now: float, channel: object = 0) -> bytes | None:
         if len(frame) < HEADER_SIZE:
             raise self._reject("short_frame", f"{len(frame)} bytes")
         if len(frame) > MAX_FRAME:
             raise self._reject("frame_too_large", f"{len(frame)} bytes")
         msg_id, index, total = HEADER.unpack_from(frame)
+        key = (channel, msg_id)
         if total == 0:
-            raise self._reject("zero_total", f"msg {msg_id}", msg_id)
+            raise self._reject("zero_total", f"msg {msg_id}", key)
         if index >= total:
-            raise self._reject("index_out_of_range", f"msg {msg_id} {index}/{total}", msg_id)
+            raise self._reject("index_out_of_range", f"msg {msg_id} {index}/{total}", key)
         payload = frame[HEADER_SIZE:]
         # A partial past its TTL is gone even if a late fragment of it arrives now.
         self._expire(now)
         if total == 1:
-            if msg_id in self._partials:
+            if key in self._partials:
                 # A partial message under this msg_id was announced with another total.
-                raise self._reject("conflicting_total", f"msg {msg_id}", msg_id)
+                raise self._reject("conflicting_total", f"msg {msg_id}", key)
             if len(payload) > self.max_message_size:
                 raise self._reject("message_too_large", f"msg {msg_id}")
             return payload
-        partial = self._partials.get(msg_id)
+        partial = self._partials.get(key)
         if partial is None:
             if len(self._partials) >= self.max_partial:
                 # The oldest partial gives way: a stuck sender cannot block new messages.
-                oldest = min(self._partials, key=lambda k: self._partials[k].started)
-                del self._partials[oldest]
-                self.rejects["partial_evicted"] += 1
-            partial = _Partial(total=total, started=now, parts=[None] * total)
-            self._partials[msg_id] = partial
+                self._evict_oldest()
+            partial = _Partial(total=total, started=now)
+            self._partials[key] = partial
         elif partial.total != total:
-            raise self._reject("conflicting_total", f"msg {msg_id}", msg_id)
-        if partial.parts[index] is not None:
-            raise self._reject("duplicate_fragment", f"msg {msg_id} index {index}", msg_id)
-        partial.size += len(payload)
-        if partial.size > self.max_message_size:
-            raise self._reject("message_too_large", f"msg {msg_id}", msg_id)
+            raise self._reject("conflicting_total", f"msg {msg_id}", key)
+        if index in partial.parts:
+            raise self._reject("duplicate_fragment", f"msg {msg_id} index {index}", key)
+        if partial.size + len(payload) > self.max_message_size:
+            raise self._reject("message_too_large", f"msg {msg_id}", key)
+        while self._bytes + len(payload) > self.max_partial_bytes and len(self._partials) > 1:
+            self._evict_oldest(keep=key)
         partial.parts[index] = payload
-        partial.received += 1
-        if partial.received < total:
+        partial.size += len(payload)
+        self._bytes += len(payload)
+        if len(partial.parts) < total:
             return None
-        del self._partials[msg_id]
-        return b"".join(p for p in partial.parts if p is not None)
+        self._drop(key)
+        return b"".join(partial.parts[i] for i in range(total))
 
     def expire(self, now: float) -> int:
         """Drops partial messages older than the TTL; returns how many."""
         return self._expire(now)
 
+    def next_expiry(self) -> float | None:
+        """When the oldest partial runs out of time, or None when there is none."""
+        if not self._partials:
+            return None
+        return min(p.started for p in self._partials.values()) + self.partial_ttl
+
+    def forget_channel(self, channel: object) -> None:
+        """The channel closed: its partials can never complete."""
+        for key in [k for k in self._partials if k[0] == channel]:
+            self._drop(key)
+
     @property
     def partial_count(self) -> int:
         return len(self._partials)
 
+    @property
+    def partial_bytes(self) -> int:
+        return self._bytes
+
+    def _drop(self, key: tuple[object, int]) -> None:
+        partial = self._partials.pop(key, None)
+        if partial is not None:
+            self._bytes -= partial.size
+
+    def _evict_oldest(self, keep: tuple[object, int] | None = None) -> None:
+        candidates = [k for k in self._partials if k != keep]
+        if not candidates:
+            return
+        oldest = min(candidates, key=lambda k: self._partials[k].started)
+        self._drop(oldest)
+        self.rejects["partial_evicted"] += 1
+
     def _expire(self, now: float) -> int:
         stale = [k for k, p in self._partials.items() if now - p.started > self.partial_ttl]
         for k in stale:
-            del self._partials[k]
+            self._drop(k)
         if stale:
             self.rejects["partial_expired"] += len(stale)
         return len(stale)
 
-    def _reject(self, reason: str, detail: str, drop_id: int | None = None) -> FrameRejected:
-        if drop_id is not None:
-            self._partials.pop(drop_id, None)
+    def _reject(
+        self, reason: str, detail: str, drop: tuple[object, int] | None = None
+    ) -> FrameRejected:
+        if drop is not None:
+            self._drop(drop)
         self.rejects[reason] += 1
         return FrameRejected(reason, detail)

@@ -71,6 +71,12 @@ class TransportConfig:
     max_message_size: int = DEFAULT_MAX_MESSAGE
     high_water: int = 1024 * 1024
     low_water: int = 256 * 1024
+    # DC-4 per connection, whatever number of channels a peer opens (F2).
+    max_partial_messages: int = 16
+    max_partial_bytes: int = 0  # 0: max_message_size (one largest message in flight)
+    partial_ttl: float = 30.0
+    # F6: connections still being set up, all peers together; more offers are refused.
+    max_half_open: int = 32
 
 
 _host_addresses_override: list[str] | None = None
@@ -99,22 +105,55 @@ class Peer:
         self.remote = remote
         self.key = id_text(remote)
         self.pc = RTCPeerConnection(transport.rtc_configuration())
+        cfg = transport.config
+        # One reassembler for every inbound channel: DC-4's bounds hold per connection.
+        self.reassembler = Reassembler(
+            max_message_size=cfg.max_message_size,
+            max_partial=cfg.max_partial_messages,
+            max_partial_bytes=cfg.max_partial_bytes,
+            partial_ttl=cfg.partial_ttl,
+        )
+        self._expiry: asyncio.TimerHandle | None = None
+        self._remote_labels: set[str] = set()
         self.channels: dict[int, RTCDataChannel] = {}
         self.fragmenters: dict[int, Fragmenter] = {}
         self._drained: dict[int, asyncio.Event] = {}
         self.ready = asyncio.Event()
         self.settled = asyncio.Event()  # ready, or failed: what a connecting caller waits on
         self.closed = False
+        # This side asked for the connection (connect): its offer or answer is awaited.
+        self.asked = False
         self.failure: ActrError | None = None
         self.exchange_id = 0
         self.pc.on("connectionstatechange", self._on_state)
-        self.pc.on("datachannel", self._adopt_channel)
+        self.pc.on("datachannel", self._adopt_remote_channel)
+        # F6: a connection not up within the connect timeout is given up and reclaimed.
+        self._setup_timer = asyncio.get_running_loop().call_later(
+            cfg.connect_timeout, self._setup_expired
+        )
 
     # -- setup ---------------------------------------------------------------
 
     def open_channels(self) -> None:
         for label, (_ptype, opts) in CHANNELS.items():
             self._adopt_channel(self.pc.createDataChannel(label, **opts))
+
+    def _setup_expired(self) -> None:
+        if not self.ready.is_set() and not self.closed:
+            self.transport.counters["setup_timed_out"] += 1
+            self.transport._peer_failed(
+                self, ConnectionNotReady(f"connection to {self.key} not set up in time")
+            )
+
+    def _adopt_remote_channel(self, channel: RTCDataChannel) -> None:
+        # F2/F6: one channel per label from the peer; more would only multiply state.
+        if channel.label in self._remote_labels:
+            self.transport.counters["duplicate_channel_label"] += 1
+            log.warning("channel_duplicate_label peer=%s label=%r", self.key, channel.label)
+            channel.close()
+            return
+        self._remote_labels.add(channel.label)
+        self._adopt_channel(channel)
 
     def _adopt_channel(self, channel: RTCDataChannel) -> None:
         spec = CHANNELS.get(channel.label)
@@ -125,10 +164,9 @@ class Peer:
             return
         ptype = spec[0]
         cfg = self.transport.config
-        # Each channel reassembles its own frames: if both sides open the same
-        # label lazily there are two channels of one type, and both are heard.
-        reassembler = Reassembler(max_message_size=cfg.max_message_size)
-        channel.on("message", lambda data: self._on_frame(ptype, reassembler, data))
+        # Frames are reassembled per channel: if both sides open the same label
+        # lazily there are two channels of one type, and both are heard.
+        channel.on("message", lambda data: self._on_frame(ptype, channel, data))
         channel.on("close", lambda: self._on_channel_close(ptype, channel))
         current = self.channels.get(ptype)
         if current is not None and current.readyState in ("connecting", "open"):
@@ -150,6 +188,7 @@ class Peer:
         if rpc is None or rpc.readyState != "open" or self.ready.is_set():
             return
         log.info("peer_ready peer=%s", self.key)
+        self._setup_timer.cancel()
         self.ready.set()
         self.settled.set()
         if self.transport.on_peer_ready is not None:
@@ -162,6 +201,7 @@ class Peer:
             self.transport._peer_failed(self, Unavailable(f"connection to {self.key} {state}"))
 
     def _on_channel_close(self, ptype: int, channel: RTCDataChannel) -> None:
+        self.reassembler.forget_channel(channel)
         if self.closed or self.channels.get(ptype) is not channel:
             return
         if ptype == PayloadType.RPC_RELIABLE:
@@ -196,19 +236,41 @@ class Peer:
 
     # -- data ----------------------------------------------------------------
 
-    def _on_frame(self, ptype: int, reassembler: Reassembler, data: bytes | str) -> None:
+    def _on_frame(self, ptype: int, channel: RTCDataChannel, data: bytes | str) -> None:
         if isinstance(data, str):
             self.transport.counters["text_frame"] += 1
             return
         loop = asyncio.get_running_loop()
         try:
-            message = reassembler.feed(data, loop.time())
+            message = self.reassembler.feed(data, loop.time(), channel)
         except FrameRejected as e:
-            self.transport.counters["frame_" + e.reason] += 1
             log.warning("frame_rejected peer=%s reason=%s", self.key, e)
-            return
+            message = None
+        self._count_rejects()
+        if self._expiry is None and self.reassembler.partial_count:
+            self._schedule_expiry()
         if message is not None:
             self.transport.on_message(self, ptype, message)
+
+    def _count_rejects(self) -> None:
+        rejects = self.reassembler.rejects
+        if rejects:
+            for reason, n in rejects.items():
+                self.transport.counters["frame_" + reason] += n
+            rejects.clear()
+
+    def _schedule_expiry(self) -> None:
+        """Partials expire on time with no further traffic, not only when a frame comes."""
+        when = self.reassembler.next_expiry()
+        if when is None or self.closed:
+            self._expiry = None
+            return
+        self._expiry = asyncio.get_running_loop().call_at(when + 0.01, self._expire_partials)
+
+    def _expire_partials(self) -> None:
+        self.reassembler.expire(asyncio.get_running_loop().time())
+        self._count_rejects()
+        self._schedule_expiry()
 
     async def send(self, ptype: int, data: bytes) -> None:
         if self.closed:
@@ -249,6 +311,11 @@ class Peer:
 
     async def close(self) -> None:
         self.closed = True
+        self._setup_timer.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self.reassembler = Reassembler(max_message_size=self.reassembler.max_message_size)
         with contextlib.suppress(Exception):
             await self.pc.close()
 
@@ -268,6 +335,9 @@ class Transport:
         self.on_peer_closed = on_peer_closed
         self.on_peer_ready = on_peer_ready
         self.counters: Counter[str] = Counter()
+        # F6: who may set up a connection this side did not ask for, checked before
+        # any peer connection exists (the node passes its ACL; None admits everyone).
+        self.admit: Callable[[ActrId], bool] | None = None
         self._peers: dict[str, Peer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         if config.host_addresses is not None:
@@ -308,6 +378,7 @@ class Transport:
         peer = self._peers.get(key)
         if peer is None or peer.closed:
             peer = self._new_peer(remote)
+            peer.asked = True
             # SIG-6: the server decides who offers and tells both sides.
             self._spawn(self._negotiate(peer))
         if not peer.ready.is_set():
@@ -326,6 +397,34 @@ class Transport:
                 raise err
         if peer.closed:
             raise peer.failure or Unavailable(f"connection to {key} closed")
+        return peer
+
+    def half_open(self) -> int:
+        return sum(1 for p in self._peers.values() if not p.closed and not p.ready.is_set())
+
+    def _admits(self, remote: ActrId, what: str) -> bool:
+        """F6: admission before resources, for a connection the peer started."""
+        key = id_text(remote)
+        if self.admit is not None and not self.admit(remote):
+            self.counters[f"{what}_refused_acl"] += 1
+            log.info("connection_refused reason=acl peer=%s via=%s", key, what)
+            return False
+        if self.half_open() >= self.config.max_half_open:
+            self.counters[f"{what}_refused_half_open"] += 1
+            log.warning(
+                "connection_refused reason=half_open_cap peer=%s via=%s cap=%d",
+                key,
+                what,
+                self.config.max_half_open,
+            )
+            return False
+        return True
+
+    def _asked_for(self, key: str) -> Peer | None:
+        """A connection this side asked for that is still being set up."""
+        peer = self._peers.get(key)
+        if peer is None or peer.closed or peer.ready.is_set() or not peer.asked:
+            return None
         return peer
 
     def _new_peer(self, remote: ActrId) -> Peer:
@@ -403,10 +502,13 @@ class Transport:
         if not is_offerer:
             # Wait for the offer; one that arrives replaces any older connection.
             return
-        if peer is not None and not peer.closed and not peer.ready.is_set():
+        if self._asked_for(key) is not None:
+            assert peer is not None
             if peer.pc.signalingState == "stable" and peer.pc.localDescription is None:
                 self._spawn(self._offer(peer))  # the connection we asked for
             # else an offer is under way already (both sides asked at once).
+            return
+        if not self._admits(remote, "assignment"):
             return
         if peer is not None:
             # The other side asked for a connection: it has lost ours, or never had it.
@@ -415,6 +517,8 @@ class Transport:
 
     async def _on_offer(self, source: ActrId, desc: SessionDescription) -> None:
         key = id_text(source)
+        if self._asked_for(key) is None and not self._admits(source, "offer"):
+            return
         peer = self._peers.get(key)
         if peer is not None and (peer.closed or peer.pc.remoteDescription is not None):
             # A fresh offer replaces an older connection: the offerer started over.

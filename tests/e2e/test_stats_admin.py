@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from actr.errors import NotImplementedByPeer, PermissionDenied, ResourceExhausted
+from actr.errors import PermissionDenied, ResourceExhausted, TimedOut
 from actr.identity import id_text
+from actr.node import STATS_ROUTE
 from tests.e2e.conftest import Cluster, runtime_stats
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +33,9 @@ async def test_f13_stats_only_for_admins_rate_limited_never_from_a_client(
         assert [s["actor"] for s in answered] == [worker_id] * 3
         with pytest.raises(ResourceExhausted):
             await runtime_stats(ops, worker_id)
-        # A client node hosts no actor and answers no request, Stats included.
-        with pytest.raises(NotImplementedByPeer):
-            await runtime_stats(ops, id_text(anyone.actr_id))
+        # A client node hosts no actor: it takes no connection it did not ask for (F6),
+        # so nobody reaches its Stats; the caller gives up at its deadline.
+        with pytest.raises(TimedOut):
+            await ops.call_raw(id_text(anyone.actr_id), STATS_ROUTE, b"", timeout=3)
+        refused = anyone.transport.counters
+        assert refused["offer_refused_acl"] + refused["assignment_refused_acl"] >= 1

@@ -362,3 +362,60 @@ def test_dc4_random_frames_only_ever_raise_frame_rejected(
     frag._next_id = 0x5A5A5A5A
     data = pattern(900)
     assert feed_all(r, frag.fragment(data), now=200.0) == [data]
+
+
+# -- DC-4 per connection (F2): bounds hold however many channels a peer opens ----------
+
+
+def test_f2_bounds_are_per_connection_across_channels() -> None:
+    r = Reassembler(max_partial=16, partial_ttl=100.0)
+    for channel in range(40):
+        for msg_id in range(16):
+            assert r.feed(frame(msg_id, 0, 2, b"x"), 0.0, channel) is None
+            assert r.partial_count <= 16
+    assert r.rejects["partial_evicted"] == 40 * 16 - 16
+    # The same msg_id on two channels are two messages.
+    r2 = Reassembler()
+    assert r2.feed(frame(5, 0, 2, b"a"), 0.0, "A") is None
+    assert r2.feed(frame(5, 0, 2, b"b"), 0.0, "B") is None
+    assert r2.feed(frame(5, 1, 2, b"A"), 0.0, "A") == b"aA"
+    assert r2.feed(frame(5, 1, 2, b"B"), 0.0, "B") == b"bB"
+
+
+def test_f2_a_claimed_fragment_count_allocates_nothing() -> None:
+    import tracemalloc
+
+    r = Reassembler(max_partial=16)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for msg_id in range(16):
+            r.feed(frame(msg_id, 0, 0xFFFF, b"x"), 0.0)
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    # 16 partials claiming 65,535 fragments each: a few KiB, not 16 x 512 KiB.
+    assert grown < 64 * 1024, grown
+
+
+def test_f2_bytes_held_in_partials_are_bounded_per_connection() -> None:
+    chunk = b"z" * MAX_FRAGMENT_PAYLOAD
+    r = Reassembler(max_message_size=4 * MAX_FRAGMENT_PAYLOAD, max_partial=64)
+    for msg_id in range(40):
+        assert r.feed(frame(msg_id, 0, 4, chunk), float(msg_id), msg_id % 3) is None
+        assert r.partial_bytes <= 4 * MAX_FRAGMENT_PAYLOAD
+    assert r.rejects["partial_evicted"] >= 36
+    # A largest message still goes through.
+    assert_still_works(r)
+
+
+def test_f2_expiry_runs_from_next_expiry_and_closed_channels_let_go() -> None:
+    r = Reassembler(partial_ttl=5.0)
+    assert r.next_expiry() is None
+    r.feed(frame(1, 0, 2, b"a"), 10.0, "A")
+    r.feed(frame(2, 0, 2, b"b"), 12.0, "B")
+    assert r.next_expiry() == 15.0
+    assert r.expire(15.5) == 1 and r.partial_count == 1
+    assert r.next_expiry() == 17.0
+    r.forget_channel("B")
+    assert r.partial_count == 0 and r.partial_bytes == 0 and r.next_expiry() is None
