@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from google.protobuf.message import Message
 
+from actr.errors import InvalidArgument
 from actr.protocol.actr_pb2 import Acl, ActrId
 
 if TYPE_CHECKING:
@@ -161,8 +162,14 @@ class Context:
     async def tell(self, target: str | ActrId, route_key: str, message: Message | bytes) -> None:
         await self._node.tell(target, route_key, message)
 
-    def receive_stream(self, stream_id: str) -> StreamReceiver:
-        return self._node.receive_stream(stream_id)
+    def receive_stream(self, stream_id: str, sender: str | ActrId | None = None) -> StreamReceiver:
+        """The stream ``stream_id`` of ``sender``; in a handler the sender defaults to
+        this request's caller (the peer that announced the stream). Chunks of the same
+        stream_id from anyone else never reach it."""
+        who = sender if sender is not None else self.caller
+        if who is None:
+            raise InvalidArgument("receive_stream outside a handler needs sender=<ActrId>")
+        return self._node.receive_stream(stream_id, who)
 
     async def open_stream(
         self, target: str | ActrId, stream_id: str, *, latency_first: bool = False

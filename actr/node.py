@@ -363,8 +363,17 @@ class Node:
 
         return StreamSender(stream_id, send)
 
-    def receive_stream(self, stream_id: str) -> StreamReceiver:
-        return self.streams.register(stream_id)
+    def receive_stream(self, stream_id: str, sender: str | ActrId) -> StreamReceiver:
+        """Registers the stream ``stream_id`` of ``sender`` (an ActrId or its text):
+        only that peer's chunks reach it. Register it before the sender starts."""
+        if isinstance(sender, ActrId):
+            key = id_text(sender)
+        else:
+            try:
+                key = id_text(parse_id(sender))
+            except IdentityError as e:
+                raise InvalidArgument(f"stream sender: {e}") from e
+        return self.streams.register(stream_id, key)
 
     # -- inbound ---------------------------------------------------------------
 
@@ -382,7 +391,14 @@ class Node:
             else:
                 self._spawn(self._accept(peer, action))
         elif isinstance(action, Chunk):
-            self.streams.deliver(peer.key, action.chunk)
+            acl = self.actor.acl if self.actor is not None else None
+            if acl_allows(acl, self.actr_id, peer.remote):
+                self.streams.deliver(peer.key, action.chunk)
+            else:
+                # ACL-2 holds for stream chunks too: dropped and counted before they
+                # reach any stream (a connection this actor opened to a peer its ACL
+                # refuses carries chunks as well as answers).
+                self.streams.refuse(peer.key, action.chunk)
         elif isinstance(action, Reject):
             reply = error_answer(action.envelope, action.code, action.message)
             self._spawn(self._answer(peer.key, action.payload_type, reply.SerializeToString()))

@@ -1,9 +1,15 @@
-"""The stream registry: stream_id -> subscriber, chunks handed over in sequence order.
+"""The stream registry: (sender, stream_id) -> subscriber, chunks handed over in
+sequence order.
 
-A receiver registers a stream_id and iterates its chunks; chunks that arrive
-out of order wait in a bounded reorder buffer; ``end_of_stream`` closes the
-stream once every earlier chunk was delivered. Chunks for a stream nobody
-registered are dropped and counted.
+A receiver registers a stream_id *from one sender* (an ActrId's text form) and
+iterates its chunks; chunks that arrive out of order wait in a bounded reorder
+buffer; ``end_of_stream`` closes the stream once every earlier chunk was
+delivered. A stream is its sender's: the same stream_id from another peer is
+another stream, so nobody can feed chunks into a stream someone else
+announced (F7). Chunks for a stream nobody registered are dropped and counted
+(``chunk_from_other_sender`` when the stream_id is registered for another
+sender); so are the chunks of a sender the actor's ACL refuses, before they
+reach any stream (``refuse``, ACL-2).
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from actr.protocol.actr_pb2 import DataStream
 
 log = logging.getLogger(__name__)
 
+# A flood of bad chunks must not flood the log: the first drop of each reason is
+# logged, then every LOG_EVERY-th; the counters have them all.
+LOG_EVERY = 1000
+
 _END = object()
 
 
@@ -30,9 +40,9 @@ class StreamReceiver:
     """One registered stream; iterate it to get payload chunks in order."""
 
     stream_id: str
+    sender: str = ""  # the ActrId text of the only peer whose chunks it takes
     max_reorder: int = 1024
     next_sequence: int = 0
-    sender: str | None = None
     _queue: asyncio.Queue[DataStream | object] = field(default_factory=asyncio.Queue)
     _held: dict[int, DataStream] = field(default_factory=dict)
     _end_at: int | None = None
@@ -100,46 +110,68 @@ class StreamReceiver:
 @dataclass
 class StreamRegistry:
     drops: Counter[str] = field(default_factory=Counter)
-    _streams: dict[str, StreamReceiver] = field(default_factory=dict)
+    _streams: dict[tuple[str, str], StreamReceiver] = field(default_factory=dict)
+    # stream_id -> how many senders it is registered for (to name a drop's reason).
+    _ids: Counter[str] = field(default_factory=Counter)
 
-    def register(self, stream_id: str, max_reorder: int = 1024) -> StreamReceiver:
-        if stream_id in self._streams and not self._streams[stream_id].closed:
-            raise ValueError(f"stream {stream_id!r} is already registered")
-        rx = StreamReceiver(stream_id, max_reorder=max_reorder)
-        self._streams[stream_id] = rx
+    def register(self, stream_id: str, sender: str, max_reorder: int = 1024) -> StreamReceiver:
+        """The stream ``stream_id`` of ``sender`` (an ActrId text form)."""
+        key = (sender, stream_id)
+        if key in self._streams and not self._streams[key].closed:
+            raise ValueError(f"stream {stream_id!r} from {sender} is already registered")
+        if key not in self._streams:
+            self._ids[stream_id] += 1
+        rx = StreamReceiver(stream_id, sender, max_reorder=max_reorder)
+        self._streams[key] = rx
         return rx
 
-    def unregister(self, stream_id: str) -> None:
-        self._streams.pop(stream_id, None)
+    def unregister(self, stream_id: str, sender: str) -> None:
+        self._remove((sender, stream_id))
+
+    def _remove(self, key: tuple[str, str]) -> None:
+        if self._streams.pop(key, None) is not None:
+            self._ids[key[1]] -= 1
+            if not self._ids[key[1]]:
+                del self._ids[key[1]]
+
+    def refuse(self, sender: str, chunk: DataStream) -> None:
+        """A chunk from a sender the actor's ACL refuses: counted, touches no stream."""
+        self._count("sender_refused_by_acl", chunk, sender)
 
     def deliver(self, sender: str, chunk: DataStream) -> None:
-        rx = self._streams.get(chunk.stream_id)
+        key = (sender, chunk.stream_id)
+        rx = self._streams.get(key)
         if rx is None:
-            self._count("unregistered_stream", chunk)
-            return
-        if rx.sender is None:
-            rx.sender = sender
-        elif rx.sender != sender:
-            self._count("chunk_from_other_sender", chunk)
+            other = chunk.stream_id in self._ids
+            self._count(
+                "chunk_from_other_sender" if other else "unregistered_stream", chunk, sender
+            )
             return
         reason = rx._offer(chunk)
         if reason is not None:
-            self._count(reason, chunk)
+            self._count(reason, chunk, sender)
         if rx.closed:
-            del self._streams[chunk.stream_id]
+            self._remove(key)
 
     def fail_sender(self, sender: str, err: Exception) -> None:
         """Breaks every open stream from ``sender`` (its connection is gone)."""
-        for sid, rx in list(self._streams.items()):
-            if rx.sender == sender:
+        for key, rx in list(self._streams.items()):
+            if key[0] == sender:
                 rx._fail(err)
-                del self._streams[sid]
+                self._remove(key)
 
-    def _count(self, reason: str, chunk: DataStream) -> None:
+    def _count(self, reason: str, chunk: DataStream, sender: str) -> None:
         self.drops[reason] += 1
-        log.warning(
-            "stream_drop reason=%s stream=%s seq=%d", reason, chunk.stream_id, chunk.sequence
-        )
+        n = self.drops[reason]
+        if n == 1 or n % LOG_EVERY == 0:
+            log.warning(
+                "stream_drop reason=%s sender=%s stream=%s seq=%d total=%d",
+                reason,
+                sender,
+                chunk.stream_id,
+                chunk.sequence,
+                n,
+            )
 
 
 class StreamSender:

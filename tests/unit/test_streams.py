@@ -1,5 +1,6 @@
 """The stream registry: chunks handed over in sequence order, end_of_stream, the bounded
-reorder buffer, and chunks of unregistered streams dropped and counted."""
+reorder buffer, chunks of unregistered streams dropped and counted, and a stream taking
+chunks from its own sender only (F7)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ async def collect(rx: StreamReceiver) -> list[bytes]:
 
 async def test_in_order_chunks_then_end_of_stream() -> None:
     reg = StreamRegistry()
-    rx = reg.register("s")
+    rx = reg.register("s", "peer")
     for i in range(3):
         reg.deliver("peer", chunk(i))
     reg.deliver("peer", chunk(3, b"last", end=True))
@@ -36,7 +37,7 @@ async def test_in_order_chunks_then_end_of_stream() -> None:
 
 async def test_out_of_order_chunks_are_delivered_in_sequence() -> None:
     reg = StreamRegistry()
-    rx = reg.register("s")
+    rx = reg.register("s", "peer")
     for seq in (2, 0, 3, 1):
         reg.deliver("peer", chunk(seq))
     assert rx.next_sequence == 4
@@ -46,7 +47,7 @@ async def test_out_of_order_chunks_are_delivered_in_sequence() -> None:
 
 async def test_end_of_stream_arriving_first_waits_for_earlier_chunks() -> None:
     reg = StreamRegistry()
-    rx = reg.register("s")
+    rx = reg.register("s", "peer")
     reg.deliver("peer", chunk(2, b"end", end=True))
     assert not rx.closed
     reg.deliver("peer", chunk(1))
@@ -58,7 +59,7 @@ async def test_end_of_stream_arriving_first_waits_for_earlier_chunks() -> None:
 
 async def test_duplicates_and_chunks_after_end_are_dropped_and_counted() -> None:
     reg = StreamRegistry()
-    rx = reg.register("s")
+    rx = reg.register("s", "peer")
     reg.deliver("peer", chunk(0))
     reg.deliver("peer", chunk(0))  # already delivered
     reg.deliver("peer", chunk(3))
@@ -76,30 +77,53 @@ async def test_duplicates_and_chunks_after_end_are_dropped_and_counted() -> None
 
 async def test_chunks_for_an_unregistered_stream_are_dropped_and_counted() -> None:
     reg = StreamRegistry()
-    rx = reg.register("mine")
+    rx = reg.register("mine", "peer")
     reg.deliver("peer", chunk(0, sid="other"))
     reg.deliver("peer", chunk(1, sid="other"))
     assert reg.drops["unregistered_stream"] == 2
-    reg.unregister("mine")
+    reg.unregister("mine", "peer")
     reg.deliver("peer", chunk(0, sid="mine"))
     assert reg.drops["unregistered_stream"] == 3
     assert rx.next_sequence == 0
 
 
-async def test_dc2_chunks_from_another_sender_are_dropped() -> None:
-    """The first sender of a stream owns it (the sender is the connection's, DC-2)."""
+async def test_f7_a_third_peer_cannot_feed_a_stream_another_sender_announced() -> None:
+    """A stream is its sender's (DC-2: the sender is the connection's): the same
+    stream_id from anyone else is dropped, also when it arrives first."""
     reg = StreamRegistry()
-    rx = reg.register("s")
+    rx = reg.register("s", "peerA")
+    reg.deliver("peerB", chunk(0, b"forged"))  # before the announced sender's first chunk
+    reg.deliver("peerB", chunk(1, b"forged", end=True))
+    assert reg.drops["chunk_from_other_sender"] == 2
+    assert rx.next_sequence == 0 and not rx.closed
     reg.deliver("peerA", chunk(0))
-    reg.deliver("peerB", chunk(1, b"forged"))
-    assert reg.drops["chunk_from_other_sender"] == 1
     reg.deliver("peerA", chunk(1, end=True))
     assert await collect(rx) == [b"c0", b"c1"]
 
 
+async def test_f7_one_stream_id_from_two_senders_is_two_streams() -> None:
+    reg = StreamRegistry()
+    a, b = reg.register("s", "peerA"), reg.register("s", "peerB")
+    reg.deliver("peerB", chunk(0, b"b0", end=True))
+    reg.deliver("peerA", chunk(0, b"a0"))
+    reg.deliver("peerA", chunk(1, b"a1", end=True))
+    assert (await collect(a), await collect(b)) == ([b"a0", b"a1"], [b"b0"])
+    assert not reg.drops
+    reg.deliver("peerC", chunk(0))  # nobody registered "s" any more
+    assert reg.drops["unregistered_stream"] == 1
+
+
+async def test_f7_refused_chunks_are_counted_and_touch_no_stream() -> None:
+    reg = StreamRegistry()
+    rx = reg.register("s", "peerA")
+    reg.refuse("peerA", chunk(0, end=True))
+    assert reg.drops["sender_refused_by_acl"] == 1
+    assert rx.next_sequence == 0 and not rx.closed
+
+
 async def test_reorder_buffer_is_bounded_and_overflow_breaks_the_stream() -> None:
     reg = StreamRegistry()
-    rx = reg.register("s", max_reorder=4)
+    rx = reg.register("s", "peer", max_reorder=4)
     reg.deliver("peer", chunk(0))
     for seq in range(2, 6):  # chunk 1 is missing: 4 chunks wait
         reg.deliver("peer", chunk(seq))
@@ -119,7 +143,7 @@ async def test_reorder_buffer_is_bounded_and_overflow_breaks_the_stream() -> Non
 
 async def test_fail_sender_breaks_its_open_streams_only() -> None:
     reg = StreamRegistry()
-    a, b = reg.register("a"), reg.register("b")
+    a, b = reg.register("a", "peerA"), reg.register("b", "peerB")
     reg.deliver("peerA", chunk(0, sid="a"))
     reg.deliver("peerB", chunk(0, sid="b"))
     reg.fail_sender("peerA", ConnectionError("gone"))
@@ -132,11 +156,11 @@ async def test_fail_sender_breaks_its_open_streams_only() -> None:
 
 async def test_register_twice_is_refused_until_closed() -> None:
     reg = StreamRegistry()
-    reg.register("s")
+    reg.register("s", "peer")
     with pytest.raises(ValueError, match="already registered"):
-        reg.register("s")
+        reg.register("s", "peer")
     reg.deliver("peer", chunk(0, end=True))
-    rx = reg.register("s")  # the first one is closed
+    rx = reg.register("s", "peer")  # the first one is closed
     assert rx.next_sequence == 0
 
 
@@ -147,7 +171,7 @@ def test_any_arrival_order_yields_sequence_order(
 ) -> None:
     async def run() -> None:
         reg = StreamRegistry()
-        rx = reg.register("s", max_reorder=n)
+        rx = reg.register("s", "peer", max_reorder=n)
         chunks = [chunk(i, end=i == n - 1) for i in range(n)]
         order = chunks + (chunks[: n // 2] if with_duplicates else [])
         rnd.shuffle(order)
@@ -184,7 +208,7 @@ async def test_sender_numbers_chunks_and_flags_the_end() -> None:
 
     # What the sender writes, the registry reads back in order.
     reg = StreamRegistry()
-    rx = reg.register("s")
+    rx = reg.register("s", "peer")
     for c in reversed(sent):
         reg.deliver("peer", c)
     assert await collect(rx) == [b"a", b"b", b"z"]
