@@ -140,11 +140,15 @@ class ActrPeer:
         finally:
             self._pump_done.set()
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_text(self) -> str:
+        """The node's log so far: every line it printed before its newest answer."""
         try:
-            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+            return self.log_path.read_text()
         except OSError:
             return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def _next(self, what: str, deadline: float) -> dict[str, Any]:
         while True:

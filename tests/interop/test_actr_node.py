@@ -131,6 +131,10 @@ def test_unknown_route_answered_with_its_code(deployment: Deployment) -> None:
 
 
 def test_call_on_rpc_signal(deployment: Deployment) -> None:
+    # actr 0.5.9 logs each send with its lane; the lines before an answer are in the
+    # log by the time the answer is read (one stdout, read in order).
+    sent_on_signal = "[channel=WebRTC] RpcSignal ("
+    before = deployment.peer.log_text().count(sent_on_signal)
     raw = deployment.peer.call(
         deployment.echo_id,
         SAY,
@@ -139,6 +143,7 @@ def test_call_on_rpc_signal(deployment: Deployment) -> None:
     )
     reply = SayReply.FromString(raw)
     assert (reply.text, reply.served_by) == ("urgent", deployment.echo_id)
+    assert deployment.peer.log_text().count(sent_on_signal) > before
 
 
 def test_tell_handled_by_echo(deployment: Deployment) -> None:
