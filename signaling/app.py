@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,13 +19,15 @@ from signaling.cluster import Cluster, new_node_id
 from signaling.config import Config
 from signaling.credentials import CredentialAuthority, load_or_create_key
 from signaling.metrics import Metrics
-from signaling.registration import MAX_BODY, register, renew, signing_pubkey
-from signaling.socket import signaling_socket
+from signaling.registration import register, renew, signing_pubkey
+from signaling.socket import MAX_FRAME, signaling_socket
 from signaling.state import STATE, State
 
 __all__ = ["create_app", "sweep_period"]
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(
@@ -60,7 +62,10 @@ def create_app(
         node=node,
     )
     # Only /ais/* read bodies; WebSocket frames have their own limit (socket.MAX_FRAME).
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(
+        client_max_size=config.limits.max_registration_bytes or MAX_FRAME,
+        middlewares=[headers_read],
+    )
     app[STATE] = state
     app.router.add_post("/ais/register", register)
     app.router.add_post("/ais/renew", renew)
@@ -75,6 +80,13 @@ def create_app(
     app.on_shutdown.append(_close_sockets)
     app.on_cleanup.append(lambda _: _shutdown_metrics(metrics))
     return app
+
+
+@web.middleware
+async def headers_read(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """F5: the request's headers are complete, so its connection's header timer stops."""
+    request.app[STATE].admission.headers_read(request.transport)
+    return await handler(request)
 
 
 async def _shutdown_metrics(metrics: Metrics) -> None:

@@ -4,7 +4,9 @@ Every node keeps the whole deployment's registry in memory, so the dispatcher
 answers route candidates, discovery and ACL checks without a round trip; Redis
 carries what keeps those views the same:
 
-- ``{p}:serial:{realm}``: INCR allocates serials, unique across nodes (ID-2).
+- ``{p}:serial:{realm}``: INCR allocates serials, unique across nodes (ID-2), raised
+  to the clock's floor when below it (``signaling.serials``: a Redis that lost the
+  key must not count from 1 again, F1).
 - ``{p}:actor:{actor id}``: a hash with the registration (``events.record_fields``)
   plus ``node`` (where its socket is), ``gen`` (HINCRBY numbers each socket
   attach, so a late announcement never undoes a newer one) and ``backlog``; it
@@ -56,7 +58,7 @@ from signaling.registry import LAPSE_SLACK_SECS, ActorRecord
 if TYPE_CHECKING:
     from signaling.state import State
 
-__all__ = ["Cluster", "ClusterUnavailable", "new_node_id"]
+__all__ = ["Cluster", "ClusterConflict", "ClusterUnavailable", "new_node_id"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,29 @@ if redis.call('exists', KEYS[1]) == 1 then
 end
 return 0
 """
+# INCR, but never below the floor (ARGV[1]) taken from the clock. Lua numbers are
+# doubles: exact for serials below 2**53 (the floor is about 2**47 in 2026).
+_NEXT_SERIAL = """
+local v = redis.call('incr', KEYS[1])
+local floor = tonumber(ARGV[1])
+if v < floor then
+  redis.call('set', KEYS[1], ARGV[1])
+  return floor
+end
+return v
+"""
+# Store a registration (ARGV[6..]: field, value, ...), expire it at ARGV[3] and announce
+# it (ARGV[5] on channel ARGV[4]); with ARGV[1] == '1' only if its renewal tokens are
+# still ARGV[2], as read before the renewal (F8: two renewals of one chain cannot both win).
+_STORE = """
+if ARGV[1] == '1' and (redis.call('hget', KEYS[1], 'tokens') or '') ~= ARGV[2] then
+  return 0
+end
+redis.call('hset', KEYS[1], unpack(ARGV, 6))
+redis.call('expireat', KEYS[1], ARGV[3])
+redis.call('publish', ARGV[4], ARGV[5])
+return 1
+"""
 # Clear ``node`` only if it still names us: the actor may have moved on already.
 _HDEL_NODE_IF_OURS = """
 if redis.call('hget', KEYS[1], 'node') == ARGV[1] then
@@ -96,6 +121,10 @@ return 0
 
 class ClusterUnavailable(Exception):
     """Redis cannot be reached; the request that needed it fails (HTTP 503)."""
+
+
+class ClusterConflict(Exception):
+    """Another node stored a renewal of the same chain first (HTTP 409: retry)."""
 
 
 def _as_bytes(fields: Mapping[Any, Any]) -> dict[bytes, bytes]:
@@ -129,6 +158,8 @@ class Cluster:
         self._hset_if_exists = self._redis.register_script(_HSET_IF_EXISTS)
         self._hdel_node_if_ours = self._redis.register_script(_HDEL_NODE_IF_OURS)
         self._next_generation = self._redis.register_script(_NEXT_GENERATION)
+        self._next_serial = self._redis.register_script(_NEXT_SERIAL)
+        self._store = self._redis.register_script(_STORE)
         self._subscribed = asyncio.Event()
         # Notified after each message from the other nodes is applied (see ``settled``).
         self._applied = asyncio.Condition()
@@ -194,9 +225,10 @@ class Cluster:
 
     # ---- requests that wait for Redis ----
 
-    async def next_serial(self, realm_id: int) -> int:
+    async def next_serial(self, realm_id: int, floor: int = 1) -> int:
+        key = f"{self.prefix}:serial:{realm_id}"
         try:
-            return int(await self._redis.incr(f"{self.prefix}:serial:{realm_id}"))
+            return int(await self._next_serial(keys=[key], args=[str(floor)]))
         except (RedisError, OSError) as e:
             raise ClusterUnavailable(f"serial allocation failed: {e}") from None
 
@@ -207,17 +239,28 @@ class Cluster:
         except (RedisError, OSError) as e:
             raise ClusterUnavailable(f"numbering the socket failed: {e}") from None
 
-    async def store(self, record: ActorRecord) -> None:
-        """Write the registration, then tell the other nodes to read it."""
+    async def store(self, record: ActorRecord, expect_tokens: bytes | None = None) -> None:
+        """Write the registration, then tell the other nodes to read it.
+
+        ``expect_tokens``: store only if the stored renewal tokens are still these
+        (ClusterConflict otherwise).
+        """
         key = self.actor_key(record.key)
+        args: list[bytes | str | int] = [
+            "0" if expect_tokens is None else "1",
+            expect_tokens or b"",
+            record.credential_expires_at + LAPSE_SLACK_SECS,
+            self._events_channel,
+            encode_event(Granted(record.key), self.node),
+        ]
+        for field, value in record_fields(record).items():
+            args += [field, value]
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=record_fields(record))  # type: ignore[arg-type]
-                pipe.expireat(key, record.credential_expires_at + LAPSE_SLACK_SECS)
-                pipe.publish(self._events_channel, encode_event(Granted(record.key), self.node))
-                await pipe.execute()
+            stored = await self._store(keys=[key], args=args)
         except (RedisError, OSError) as e:
             raise ClusterUnavailable(f"storing the registration failed: {e}") from None
+        if not stored:
+            raise ClusterConflict("another renewal of this actor was stored first: retry")
 
     async def fetch(self, key: str) -> ActorRecord | None:
         """The stored registration of ``key``, or None when there is none (or it is damaged)."""

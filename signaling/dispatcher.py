@@ -11,7 +11,13 @@ Presence (SIG-7): a socket that closes takes its actor out of route candidates
 and relay at once; subscribers hear ``actr_down_event`` only when it has not
 come back within ``grace_secs`` (a reconnect within the grace sends no event at
 all). Missing 3 ping intervals, unregistering, or outliving the credential
-takes the actor down at once.
+takes the actor down at once. An actor's ``actr_up`` subscriptions live as long
+as its presence: a reconnect within the grace keeps them, and they end when its
+down is announced (the node that held the socket tells the others).
+
+Inbound requests are checked against the size limits of ``signaling.inbound``
+(F3) before anything of them is kept or logged; subscriptions are capped per
+actor (``max_subscriptions``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from actr.protocol.signaling_pb2 import (
     UnsubscribeActrUpResponse,
 )
 from actr.protocol.webrtc_pb2 import RoleAssignment
+from signaling.config import Limits
 from signaling.credentials import CredentialAuthority, CredentialError
 from signaling.envelopes import (
     EnvelopeDecodeError,
@@ -54,6 +61,7 @@ from signaling.events import (
     Online,
     Subscription,
 )
+from signaling.inbound import clip, request_problem
 from signaling.registry import NEGOTIATION_TTL_SECS, ActorRecord, Registry, type_key
 from signaling.stats import Stats
 
@@ -126,6 +134,7 @@ class Dispatcher:
         heartbeat_interval_secs: int,
         grace_secs: float = 30.0,
         node: str = "local",
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.authority = authority
@@ -133,6 +142,7 @@ class Dispatcher:
         self.heartbeat_interval_secs = heartbeat_interval_secs
         self.grace_secs = grace_secs
         self.node = node
+        self.limits = limits if limits is not None else Limits()
 
     # ---- socket lifecycle ----
 
@@ -176,8 +186,9 @@ class Dispatcher:
         ]
         if self.grace_secs > 0:
             record.offline_since = now
+            record.grace_here = True
         else:
-            actions.extend(self._down(record))
+            actions.extend(self._down(record, announce=True))
         return actions
 
     def sweep(self, now: float) -> list[Action]:
@@ -199,7 +210,7 @@ class Dispatcher:
             actions.extend(self._take_offline(record, CLOSE_POLICY, "credential expired"))
         for record in self.registry.grace_over(now, self.grace_secs):
             log.info("actor_grace_over actor=%s", record.key)
-            actions.extend(self._down(record))
+            actions.extend(self._down(record, announce=record.grace_here))
         for record in self.registry.lapsed(now):
             self.registry.forget(record.key)
             log.info("actor_registration_lapsed actor=%s", record.key)
@@ -213,16 +224,27 @@ class Dispatcher:
             actions.append(
                 Announce(Offline(record.key, self.node, grace=False, generation=record.generation))
             )
-        actions.extend(self._down(record))
+        actions.extend(self._down(record, announce=True))
         actions.append(Disconnect(record.key, code, reason))
         return actions
+
+    def chain_revoked(self, key: str) -> list[Action]:
+        """F8: the actor's renewal chain was revoked (a spent token came back): its
+        socket here, if any, speaks for someone who may not be its owner."""
+        record = self.registry.get(key)
+        if record is None or not record.local:
+            return []
+        self.stats.reject("socket_chain_revoked")
+        return self._take_offline(record, CLOSE_POLICY, "renewal token reused: register again")
 
     # ---- what other nodes announce (SIG-10) ----
 
     def apply(self, event: Event, now: float) -> list[Action]:
         """Another node's change, taken into this node's view; events for subscribers here."""
         if isinstance(event, Granted):
-            return []  # the cluster reads the registration and merges it
+            # The cluster read the registration and merged it; one whose renewal chain
+            # another node revoked loses its socket here (F8).
+            return self.chain_revoked(event.key) if self._revoked(event.key) else []
         if isinstance(event, Contact):
             source = self.registry.get(event.source)
             if source is not None:
@@ -251,12 +273,12 @@ class Dispatcher:
                 if event.grace and self.grace_secs > 0:
                     record.offline_since = now
                 else:
-                    actions.extend(self._down(record))
+                    actions.extend(self._down(record, announce=False))
         elif isinstance(event, Backlog):
             record.mailbox_backlog = event.value
         elif isinstance(event, Subscription):
             if event.on:
-                self.registry.subscribe(event.key, event.target)
+                self.registry.subscribe(event.key, event.target, self.limits.max_subscriptions)
             else:
                 self.registry.unsubscribe(event.key, event.target)
         return actions
@@ -268,9 +290,15 @@ class Dispatcher:
             self.registry.detach_remote(record.key, node)
             if self.grace_secs > 0:
                 record.offline_since = now
+                # Nobody else is left to tell the others its subscriptions ended.
+                record.grace_here = True
             else:
-                actions.extend(self._down(record))
+                actions.extend(self._down(record, announce=True))
         return actions
+
+    def _revoked(self, key: str) -> bool:
+        record = self.registry.get(key)
+        return record is not None and record.chain_revoked
 
     def rate_limited(self, key: str, data: bytes) -> list[Action]:
         """SIG-9: a frame over the connection's message rate, answered and not handled."""
@@ -317,8 +345,8 @@ class Dispatcher:
                 "client_envelope_error actor=%s code=%d message=%s reply_for=%s",
                 key,
                 err.code,
-                err.message,
-                env.reply_for,
+                clip(err.message),
+                clip(env.reply_for),
             )
             return []
         if flow == "peer_to_server":
@@ -389,6 +417,15 @@ class Dispatcher:
         answer = SignalingToActr(target=record.actr_id)
         kind = body.WhichOneof("payload")
         extra: list[Action] = []
+        problem = request_problem(body, self.limits)
+        if problem is not None:
+            # F3: nothing of an oversized request is kept, logged or looked up.
+            self.stats.reject("field_too_large")
+            log.info("request_refused actor=%s reason=field_too_large flow=%s", record.key, kind)
+            answer.error.CopyFrom(
+                ErrorResponse(code=int(ErrorCode.INVALID_ARGUMENT), message=problem)
+            )
+            return [Deliver(record.key, to_actr(answer, reply_for))]
         if kind == "ping":
             extra = self._ping(record, body, answer, now)
         elif kind == "route_candidates_request":
@@ -409,11 +446,24 @@ class Dispatcher:
                     entry.name = service
         elif kind == "subscribe_actr_up_request":
             target = type_key(body.subscribe_actr_up_request.target_type)
-            self.registry.subscribe(record.key, target)
-            extra = [Announce(Subscription(record.key, target, on=True))]
-            answer.subscribe_actr_up_response.success.CopyFrom(
-                SubscribeActrUpResponse.SubscribeOk()
-            )
+            if self.registry.subscribe(record.key, target, self.limits.max_subscriptions):
+                extra = [Announce(Subscription(record.key, target, on=True))]
+                answer.subscribe_actr_up_response.success.CopyFrom(
+                    SubscribeActrUpResponse.SubscribeOk()
+                )
+            else:
+                self.stats.reject("subscriptions_exceeded")
+                log.info(
+                    "subscribe_refused actor=%s reason=subscriptions_exceeded limit=%d",
+                    record.key,
+                    self.limits.max_subscriptions,
+                )
+                answer.subscribe_actr_up_response.error.CopyFrom(
+                    ErrorResponse(
+                        code=int(ErrorCode.RESOURCE_EXHAUSTED),
+                        message=f"at most {self.limits.max_subscriptions} subscriptions",
+                    )
+                )
         elif kind == "unsubscribe_actr_up_request":
             target = type_key(body.unsubscribe_actr_up_request.target_type)
             self.registry.unsubscribe(record.key, target)
@@ -450,7 +500,7 @@ class Dispatcher:
         elif kind == "error":
             err = body.error
             log.warning(
-                "client_error actor=%s code=%d message=%s", record.key, err.code, err.message
+                "client_error actor=%s code=%d message=%s", record.key, err.code, clip(err.message)
             )
             return []
         else:
@@ -494,7 +544,9 @@ class Dispatcher:
         # Before the close: once unregistered, no route leads here.
         actions.extend(self._take_offline(record, CLOSE_NORMAL, "unregistered"))
         log.info(
-            "actor_unregistered actor=%s reason=%s", record.key, body.unregister_request.reason
+            "actor_unregistered actor=%s reason=%s",
+            record.key,
+            clip(body.unregister_request.reason),
         )
         return actions
 
@@ -608,13 +660,21 @@ class Dispatcher:
         record.announced = True
         return self._presence_events(record, up=True)
 
-    def _down(self, record: ActorRecord) -> list[Action]:
+    def _down(self, record: ActorRecord, *, announce: bool) -> list[Action]:
+        """Subscribers hear it is down; its own subscriptions end with its presence
+        (F3). ``announce``: this node tells the others they ended."""
         record.offline_since = None
+        record.grace_here = False
+        actions: list[Action] = []
+        for target in sorted(record.subscriptions):
+            self.registry.unsubscribe(record.key, target)
+            if announce:
+                actions.append(Announce(Subscription(record.key, target, on=False)))
         if not record.announced:
-            return []
+            return actions
         record.announced = False
         log.info("actor_down actor=%s", record.key)
-        return self._presence_events(record, up=False)
+        return [*actions, *self._presence_events(record, up=False)]
 
     def _presence_events(self, record: ActorRecord, *, up: bool) -> list[Action]:
         actions: list[Action] = []

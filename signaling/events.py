@@ -18,7 +18,7 @@ from typing import Any
 
 from actr.identity import IdentityError, id_text
 from actr.protocol.actr_pb2 import Acl, ActrId, AIdCredential, ServiceSpec
-from signaling.registry import ActorRecord, TypeKey
+from signaling.registry import TOKEN_HASH_LEN, ActorRecord, TypeKey
 
 __all__ = [
     "Backlog",
@@ -151,6 +151,7 @@ def record_fields(record: ActorRecord) -> dict[str, bytes]:
         "credential": record.credential.SerializeToString(),
         "expires_at": str(record.credential_expires_at).encode(),
         "tokens": b"".join(record.token_hashes),
+        "spent": b"".join(record.spent_hashes),
         "subs": json.dumps(sorted(record.subscriptions)).encode(),
         "revoked": str(record.revoked_through).encode(),
     }
@@ -177,6 +178,7 @@ def record_from_fields(fields: dict[bytes, bytes]) -> ActorRecord:
             spec = ServiceSpec()
             spec.ParseFromString(fields[b"spec"])
         tokens = fields.get(b"tokens", b"")
+        spent = fields.get(b"spent", b"")
         subs = json.loads(fields.get(b"subs", b"[]"))
         record = ActorRecord(
             actr_id=actr_id,
@@ -186,7 +188,8 @@ def record_from_fields(fields: dict[bytes, bytes]) -> ActorRecord:
             registered_at=float(fields.get(b"registered_at", b"0")),
             credential=credential,
             credential_expires_at=int(fields[b"expires_at"]),
-            token_hashes=tuple(tokens[i : i + 32] for i in range(0, len(tokens), 32)),
+            token_hashes=_hashes(tokens),
+            spent_hashes=_hashes(spent),
             subscriptions={(str(m), str(n), str(v)) for m, n, v in subs},
             generation=int(fields.get(b"gen", b"0")),
             service_spec=spec,
@@ -197,3 +200,9 @@ def record_from_fields(fields: dict[bytes, bytes]) -> ActorRecord:
     except Exception as e:  # protobuf DecodeError
         raise ValueError(f"stored registration is damaged: {e}") from None
     return record
+
+
+def _hashes(joined: bytes) -> tuple[bytes, ...]:
+    if len(joined) % TOKEN_HASH_LEN:
+        raise ValueError("token hashes of the wrong length")
+    return tuple(joined[i : i + TOKEN_HASH_LEN] for i in range(0, len(joined), TOKEN_HASH_LEN))

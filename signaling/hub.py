@@ -1,9 +1,12 @@
 """Live signaling sockets by actor, and the carrying out of the dispatcher's actions.
 
-Each socket has a bounded outbox drained by its own writer task, so a slow
-reader never stalls the socket that relays to it (SIG-9: one connection does
-not affect another). An outbox that fills up closes its socket with 1013: the
-peer is not keeping up and will reconnect.
+Each socket has an outbox drained by its own writer task, so a slow reader never
+stalls the socket that relays to it (SIG-9: one connection does not affect
+another). The outbox is bounded in frames (``OUTBOX_LIMIT``) and in bytes
+(``max_outbox_bytes``, counting the frame being written, F4): a frame that would
+take it past either bound closes the socket with 1013 (``slow_consumer``), drops
+what was queued, and aborts the connection if the close does not go out within
+``CLOSE_TIMEOUT``: the peer is not keeping up and will reconnect.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from aiohttp import web
@@ -48,15 +51,32 @@ class Connection:
 
     _ids = itertools.count(1)
 
-    def __init__(self, ws: web.WebSocketResponse, actor: str, stats: Stats) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        actor: str,
+        stats: Stats,
+        max_bytes: int = 0,
+        abort: Callable[[], None] | None = None,
+        dropped: Callable[[], None] | None = None,
+    ) -> None:
+        """``max_bytes``: the outbox's bound in bytes (0: none); ``abort``: drops the
+        connection without a close handshake (a peer that reads nothing gets none);
+        ``dropped``: called soon after the socket is given up for falling behind, so its
+        actor leaves relay and route candidates before the close completes."""
         self.ws = ws
         self.actor = actor
         self.id = next(Connection._ids)
         self._stats = stats
+        self._max_bytes = max_bytes
+        self._abort_transport = abort
+        self._dropped = dropped
         self._outbox: asyncio.Queue[bytes | _Close | object] = asyncio.Queue(OUTBOX_LIMIT)
+        # Bytes queued plus the frame being written.
+        self._queued_bytes = 0
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
-        self._abort: asyncio.Task[bool] | None = None
+        self._abort: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Begin writing; call once the WebSocket handshake is done. Earlier sends wait."""
@@ -68,18 +88,52 @@ class Connection:
         """Replaced, unregistered or shutting down: it no longer speaks for its actor."""
         return self._closing
 
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
+
     def send(self, data: bytes) -> None:
         if self._closing:
             return
+        over_bytes = self._max_bytes > 0 and self._queued_bytes + len(data) > self._max_bytes
+        if over_bytes or self._outbox.full():
+            self._slow_consumer(len(data))
+            return
+        self._queued_bytes += len(data)
+        self._outbox.put_nowait(data)
+
+    def _slow_consumer(self, size: int) -> None:
+        """F4: the peer does not read fast enough; what it was owed is dropped."""
+        self._stats.reject("slow_consumer")
+        log.warning(
+            "socket_slow_consumer actor=%s connection=%d queued_frames=%d queued_bytes=%d "
+            "frame_bytes=%d",
+            self.actor,
+            self.id,
+            self._outbox.qsize(),
+            self._queued_bytes,
+            size,
+        )
+        self._closing = True
+        while not self._outbox.empty():
+            item = self._outbox.get_nowait()
+            if isinstance(item, bytes):
+                self._queued_bytes -= len(item)
+        if self._dropped is not None:
+            asyncio.get_running_loop().call_soon(self._dropped)
+        self._abort = asyncio.create_task(
+            self._close_or_abort(CLOSE_TRY_AGAIN_LATER, "outbox full")
+        )
+
+    async def _close_or_abort(self, code: int, reason: str) -> None:
         try:
-            self._outbox.put_nowait(data)
-        except asyncio.QueueFull:
-            self._stats.reject("slow_consumer")
-            log.warning("socket_outbox_full actor=%s connection=%d", self.actor, self.id)
-            self._closing = True
-            self._abort = asyncio.create_task(
-                self.ws.close(code=CLOSE_TRY_AGAIN_LATER, message=b"outbox full")
+            await asyncio.wait_for(
+                self.ws.close(code=code, message=reason.encode()[:120]), CLOSE_TIMEOUT
             )
+        except (TimeoutError, ConnectionError, RuntimeError) as e:
+            log.info("socket_aborted actor=%s connection=%d error=%r", self.actor, self.id, e)
+            if self._abort_transport is not None:
+                self._abort_transport()
 
     def close(self, code: int, reason: str) -> None:
         """Close after everything queued before has been written."""
@@ -89,7 +143,7 @@ class Connection:
         try:
             self._outbox.put_nowait(_Close(code, reason))
         except asyncio.QueueFull:
-            self._abort = asyncio.create_task(self.ws.close(code=code, message=reason.encode()))
+            self._abort = asyncio.create_task(self._close_or_abort(code, reason))
 
     async def _write_loop(self) -> None:
         while True:
@@ -101,7 +155,10 @@ class Connection:
                     await self.ws.close(code=item.code, message=item.reason.encode()[:120])
                     return
                 assert isinstance(item, bytes)
-                await self.ws.send_bytes(item)
+                try:
+                    await self.ws.send_bytes(item)
+                finally:
+                    self._queued_bytes -= len(item)
             except (ConnectionError, RuntimeError) as e:
                 # The peer went away; the reader sees the close and cleans up.
                 log.debug(

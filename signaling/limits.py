@@ -5,16 +5,28 @@
   (the server answers RESOURCE_EXHAUSTED); refused frames draw on a second,
   slower bucket, and when that runs dry the flood is sustained and the socket
   is closed. A short burst over the rate costs errors, not the connection.
-- ``AttemptLimiter``: connection and registration attempts per client address,
-  a bucket per address, the least recently used forgotten past a bound.
+- ``AttemptLimiter``: connection and registration attempts per client address
+  and per network prefix of it (F11: /24 for IPv4, /64 for IPv6, so a client
+  cannot walk around the limit through its neighbouring addresses), a bucket
+  per key, the least recently used forgotten past a bound.
+- ``ConnectionGate``: open TCP connections per client address and per prefix
+  (F5), counted when a connection is accepted, before any HTTP is read.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections import OrderedDict
 
-__all__ = ["AttemptLimiter", "FloodGuard", "TokenBucket", "Verdict"]
+__all__ = [
+    "AttemptLimiter",
+    "ConnectionGate",
+    "FloodGuard",
+    "TokenBucket",
+    "Verdict",
+    "client_keys",
+]
 
 # Addresses remembered by an AttemptLimiter; an idle bucket is full again anyway.
 MAX_TRACKED_ADDRESSES = 65536
@@ -32,15 +44,20 @@ class TokenBucket:
         self._stamp = now
 
     def take(self, now: float) -> bool:
+        if not self.ready(now):
+            return False
+        if self.rate > 0:
+            self._tokens -= 1.0
+        return True
+
+    def ready(self, now: float) -> bool:
+        """Whether ``take`` would succeed now (takes nothing)."""
         if self.rate <= 0:
             return True
         if now > self._stamp:
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
+        return self._tokens >= 1.0
 
 
 class Verdict(enum.Enum):
@@ -71,8 +88,24 @@ class FloodGuard:
         return Verdict.REFUSE
 
 
-class AttemptLimiter:
-    def __init__(self, rate: float, burst: int, max_tracked: int = MAX_TRACKED_ADDRESSES) -> None:
+def client_keys(address: str) -> tuple[str, str]:
+    """(the address, its network prefix): /24 for IPv4, /64 for IPv6; an IPv4-mapped
+    IPv6 address counts as the IPv4 one. Anything that does not parse is its own prefix."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address, address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    bits = 24 if isinstance(ip, ipaddress.IPv4Address) else 64
+    net = ipaddress.ip_network(f"{ip}/{bits}", strict=False)
+    return str(ip), str(net)
+
+
+class _Buckets:
+    """Token buckets by key, the least recently used forgotten past ``max_tracked``."""
+
+    def __init__(self, rate: float, burst: int, max_tracked: int) -> None:
         self.rate = rate
         self.burst = burst
         self.max_tracked = max_tracked
@@ -81,15 +114,87 @@ class AttemptLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def allow(self, address: str, now: float) -> bool:
-        if self.rate <= 0:
-            return True
-        bucket = self._buckets.get(address)
+    def get(self, key: str, now: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
         if bucket is None:
             bucket = TokenBucket(self.rate, self.burst, now)
-            self._buckets[address] = bucket
+            self._buckets[key] = bucket
             if len(self._buckets) > self.max_tracked:
                 self._buckets.popitem(last=False)
         else:
-            self._buckets.move_to_end(address)
-        return bucket.take(now)
+            self._buckets.move_to_end(key)
+        return bucket
+
+
+class AttemptLimiter:
+    """An attempt passes when both its address's bucket and its prefix's have a token;
+    ``refused_by`` tells which one said no last (``"ip"`` or ``"prefix"``)."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        prefix_rate: float = 0.0,
+        prefix_burst: int = 1,
+        max_tracked: int = MAX_TRACKED_ADDRESSES,
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._by_ip = _Buckets(rate, burst, max_tracked)
+        self._by_prefix = _Buckets(prefix_rate, prefix_burst, max_tracked)
+        self.refused_by = ""
+
+    def __len__(self) -> int:
+        return len(self._by_ip)
+
+    def allow(self, address: str, now: float) -> bool:
+        ip, prefix = client_keys(address)
+        one = self._by_ip.get(ip, now) if self._by_ip.rate > 0 else None
+        net = self._by_prefix.get(prefix, now) if self._by_prefix.rate > 0 else None
+        if one is not None and not one.ready(now):
+            self.refused_by = "ip"
+            return False
+        if net is not None and not net.ready(now):
+            self.refused_by = "prefix"
+            return False
+        if one is not None:
+            one.take(now)
+        if net is not None:
+            net.take(now)
+        return True
+
+
+class ConnectionGate:
+    """F5: how many TCP connections each client address and each prefix holds open.
+
+    ``admit`` counts a new connection in, or returns why not (``"per_ip"``,
+    ``"per_prefix"``); every admitted connection is ``release``d once when it closes.
+    A limit of 0 is no limit.
+    """
+
+    def __init__(self, per_ip: int, per_prefix: int) -> None:
+        self.per_ip = per_ip
+        self.per_prefix = per_prefix
+        self._open: dict[str, int] = {}
+
+    def count(self, key: str) -> int:
+        return self._open.get(key, 0)
+
+    def admit(self, address: str) -> str | None:
+        ip, prefix = client_keys(address)
+        if self.per_ip and self._open.get(ip, 0) >= self.per_ip:
+            return "per_ip"
+        if self.per_prefix and prefix != ip and self._open.get(prefix, 0) >= self.per_prefix:
+            return "per_prefix"
+        for key in {ip, prefix}:
+            self._open[key] = self._open.get(key, 0) + 1
+        return None
+
+    def release(self, address: str) -> None:
+        ip, prefix = client_keys(address)
+        for key in {ip, prefix}:
+            left = self._open.get(key, 0) - 1
+            if left > 0:
+                self._open[key] = left
+            else:
+                self._open.pop(key, None)

@@ -12,13 +12,21 @@ for too many registrations from one address, 503 when Redis (SIG-10) is down.
 
 Renewal (AIS-3) works while the newest credential is unexpired, also after the
 actor unregistered, so a restarted daemon resumes its ActrId; each renewal
-hands out a new token, and the one before it stays valid too, so a daemon that
-crashed before saving the answer can still renew. With ``[turn]`` configured
-every answer carries a coturn credential (AIS-4) for the same lifetime.
+hands out a new token, and the one it was granted on stays valid until the new
+one is used, so a daemon that crashed before saving the answer can still renew.
+A token used after its successor was used means someone else holds the chain
+(F8): the whole chain is revoked, every credential issued on it stops verifying
+and the actor's socket is closed; the daemon registers again. With ``[turn]``
+configured every answer carries a coturn credential (AIS-4) for the same lifetime.
+
+Registrations are refused (400) when a field is over its size limit
+(``signaling.inbound``, F3); serials come from ``signaling.serials`` or, with
+Redis, the cluster, and are never handed out twice (ID-2, F1).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
@@ -37,13 +45,15 @@ from actr.protocol.actr_pb2 import (
     RenewCredentialRequest,
     SigningPubkey,
 )
-from signaling.cluster import ClusterUnavailable
-from signaling.registry import ActorRecord
+from signaling.cluster import ClusterConflict, ClusterUnavailable
+from signaling.config import ConfigError
+from signaling.inbound import registration_problem
+from signaling.registry import ActorRecord, TokenStanding
+from signaling.serials import clock_floor
 from signaling.state import STATE, State
 from signaling.turn import turn_credential
 
 __all__ = [
-    "MAX_BODY",
     "PROTOBUF",
     "REALM_SECRET_HEADER",
     "register",
@@ -55,7 +65,6 @@ log = logging.getLogger(__name__)
 
 REALM_SECRET_HEADER = "x-actrix-realm-secret"
 PROTOBUF = "application/x-protobuf"
-MAX_BODY = 64 * 1024
 _RENEWAL_TOKEN_LEN = 32
 # Compared against when the realm is unknown, so timing does not reveal which realms exist.
 _NO_SECRET = secrets.token_bytes(32)
@@ -82,14 +91,22 @@ def _error(e: _Refused) -> web.Response:
 
 
 async def _read(request: web.Request, kind: type[_M]) -> _M:
+    state = request.app[STATE]
+    timeout = state.config.limits.header_timeout_secs
     try:
-        body = await request.read()
+        # F5: a body dripped slowly holds a connection as long as headers would.
+        async with asyncio.timeout(timeout if timeout > 0 else None):
+            body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _Refused(
             413,
             ErrorCode.RESOURCE_EXHAUSTED,
-            f"body larger than {MAX_BODY} bytes",
+            f"body larger than {request.client_max_size} bytes",
             "body_too_large",
+        ) from None
+    except TimeoutError:
+        raise _Refused(
+            408, ErrorCode.UNAVAILABLE, f"body not received within {timeout} s", "body_timeout"
         ) from None
     msg = kind()
     try:
@@ -122,17 +139,22 @@ def _check_secret(state: State, realm_id: int, supplied: str | None) -> None:
         )
 
 
-async def _grant(state: State, record: ActorRecord) -> RegisterOk:
-    """A fresh credential and renewal token for ``record``, stored for every node."""
+async def _grant(state: State, record: ActorRecord, spent: bytes | None = None) -> RegisterOk:
+    """A fresh credential and renewal token for ``record``, stored for every node.
+
+    ``spent``: the renewal token this grant was asked with (F8); with Redis the grant is
+    stored only if no other renewal of the chain was stored since it was read.
+    """
     now = state.clock()
     # After an unregister (SIG-7) every credential expiring by revoked_through is refused:
     # the new one must expire later, even when renewed within the same second.
     now = max(now, record.revoked_through + 1 - state.authority.lifetime_secs)
     credential = state.authority.issue(record.actr_id, now)
     token = secrets.token_bytes(_RENEWAL_TOKEN_LEN)
-    record.grant(credential, int(now) + state.authority.lifetime_secs, token)
+    tokens_read = b"".join(record.token_hashes)
+    record.grant(credential, int(now) + state.authority.lifetime_secs, token, spent)
     if state.cluster is not None:
-        await state.cluster.store(record)
+        await state.cluster.store(record, expect_tokens=tokens_read if spent else None)
     ok = RegisterOk(
         actr_id=record.actr_id,
         credential=credential,
@@ -159,11 +181,13 @@ async def register(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
         if not state.attempts.allow(request.remote or "", state.monotonic()):
-            raise _Refused(
-                429, ErrorCode.RESOURCE_EXHAUSTED, "too many registrations", "rate_limited"
-            )
+            reason = f"{state.attempts.refused_by}_rate_limited".removeprefix("ip_")
+            raise _Refused(429, ErrorCode.RESOURCE_EXHAUSTED, "too many registrations", reason)
         req = await _read(request, RegisterRequest)
         _check_secret(state, req.realm.realm_id, request.headers.get(REALM_SECRET_HEADER))
+        problem = registration_problem(req, state.config.limits)
+        if problem is not None:
+            raise _Refused(400, ErrorCode.INVALID_ARGUMENT, problem, "field_too_large")
         try:
             type_text(req.actr_type)
         except IdentityError as e:
@@ -173,9 +197,11 @@ async def register(request: web.Request) -> web.Response:
         log.info("register_refused reason=%s peer=%s", e.reason, request.remote)
         return _error(e)
     try:
-        serial = None
         if state.cluster is not None:
-            serial = await state.cluster.next_serial(req.realm.realm_id)
+            floor = clock_floor(state.clock())
+            serial = await state.cluster.next_serial(req.realm.realm_id, floor)
+        else:
+            serial = await state.serials.next(req.realm.realm_id)
         record = state.registry.register(
             req.actr_type,
             req.realm.realm_id,
@@ -190,6 +216,11 @@ async def register(request: web.Request) -> web.Response:
         state.stats.reject("register_cluster_unavailable")
         log.warning("register_failed reason=cluster_unavailable error=%s", e)
         return _error(_unavailable(e))
+    except ConfigError as e:
+        # The serial file could not be written: no serial may be handed out (F1).
+        state.stats.reject("register_serials_unwritable")
+        log.error("register_failed reason=serials_unwritable error=%s", e)
+        return _error(_Refused(503, ErrorCode.UNAVAILABLE, str(e), "serials_unwritable"))
     state.stats.registrations += 1
     log.info(
         "actor_registered actor=%s acl_rules=%s peer=%s",
@@ -210,14 +241,21 @@ async def renew(request: web.Request) -> web.Response:
         except IdentityError:
             key = ""
         record = await _current(state, key) if key else None
+        standing = (
+            record.token_standing(req.renewal_token)
+            if record is not None
+            else TokenStanding.UNKNOWN
+        )
+        if record is not None and standing is TokenStanding.REUSED:
+            await _revoke_chain(state, record, request.remote)
         # One answer for unknown actor and wrong token: do not reveal which actors exist.
-        if record is None or not record.token_matches(req.renewal_token):
+        if record is None or standing is not TokenStanding.VALID:
             hmac.compare_digest(req.renewal_token, _NO_SECRET)  # the same work either way
             raise _Refused(
                 401,
                 ErrorCode.UNAUTHENTICATED,
                 "renewal token does not match this actor",
-                "bad_renewal_token",
+                "token_reused" if standing is TokenStanding.REUSED else "bad_renewal_token",
             )
         if record.credential_expires_at <= state.clock():
             raise _Refused(
@@ -226,7 +264,11 @@ async def renew(request: web.Request) -> web.Response:
                 "the credential expired before it was renewed: register again",
                 "credential_expired",
             )
-        ok = await _grant(state, record)
+        ok = await _grant(state, record, spent=req.renewal_token)
+    except ClusterConflict as e:
+        state.stats.reject("renew_conflict")
+        log.info("renew_refused reason=conflict actor=%s error=%s", key, e)
+        return _error(_Refused(409, ErrorCode.UNAVAILABLE, str(e), "conflict"))
     except ClusterUnavailable as e:
         state.stats.reject("renew_cluster_unavailable")
         log.warning("renew_failed reason=cluster_unavailable error=%s", e)
@@ -238,6 +280,17 @@ async def renew(request: web.Request) -> web.Response:
     state.stats.renewals += 1
     log.info("credential_renewed actor=%s", record.key)
     return _protobuf(RegisterResponse(success=ok))
+
+
+async def _revoke_chain(state: State, record: ActorRecord, peer: str | None) -> None:
+    """F8: a spent renewal token came back, so two parties hold this actor's chain. Neither
+    keeps the ActrId: the chain and its credentials are revoked, its socket closed."""
+    log.warning("renewal_token_reused actor=%s peer=%s action=revoke_chain", record.key, peer)
+    record.revoke_chain()
+    state.hub.apply(state.dispatcher.chain_revoked(record.key))
+    if state.cluster is not None:
+        # Stored whatever else was stored meanwhile: a revocation must not be lost.
+        await state.cluster.store(record, expect_tokens=None)
 
 
 async def _current(state: State, key: str) -> ActorRecord | None:

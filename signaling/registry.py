@@ -13,12 +13,20 @@ Presence events are per node: each node tells the subscribers connected to it
 told the actor is up; ``offline_since`` marks a closed socket whose down event
 waits for the reconnect grace.
 
-Serials count up from 1 per realm and are never reused while the process runs;
-with Redis, the cluster allocates them instead (``register(serial=...)``).
+Serials come from ``signaling.serials`` (or, with Redis, the cluster) and are
+handed in (``register(serial=...)``); alone, the registry counts up from 1.
+
+Renewal tokens (AIS-3, F8) form a chain: each renewal hands out a new token. The
+token it was granted on stays valid for one more renewal, and only while its
+successor has not been used (a daemon that crashed before saving the answer
+renews with it again); every older token is spent. A spent token that comes
+back means two parties hold the chain: the whole chain is revoked
+(``TokenStanding.REUSED``), with every credential issued on it.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import logging
@@ -30,7 +38,7 @@ from actr.acl import acl_allows, acl_denies
 from actr.identity import id_text, make_id
 from actr.protocol.actr_pb2 import Acl, ActrId, ActrType, AIdCredential, ServiceSpec
 
-__all__ = ["ActorRecord", "Registry", "TypeKey", "token_hash", "type_key"]
+__all__ = ["ActorRecord", "Registry", "TokenStanding", "TypeKey", "token_hash", "type_key"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,15 @@ LAPSE_SLACK_SECS = 60
 _MAX_NEGOTIATIONS = 1024
 # How long the answering side of a negotiation may relay back (SDP, candidates).
 NEGOTIATION_TTL_SECS = 60.0
+# Spent renewal tokens remembered per actor, to recognise one that comes back (F8).
+MAX_SPENT_TOKENS = 16
+TOKEN_HASH_LEN = 32
+
+
+class TokenStanding(enum.Enum):
+    VALID = "valid"
+    REUSED = "reused"
+    UNKNOWN = "unknown"
 
 
 def type_key(t: ActrType) -> TypeKey:
@@ -64,9 +81,12 @@ class ActorRecord:
     registered_at: float
     credential: AIdCredential = field(default_factory=AIdCredential)
     credential_expires_at: int = 0
-    # The newest renewal token's hash first, then the one before it: a daemon that
-    # crashed between a renewal and saving its answer still holds a valid token.
+    # The newest renewal token's hash first, then the one it was granted on, valid until
+    # the newest is used: a daemon that crashed between a renewal and saving its answer
+    # still holds a valid token. Empty once the chain was revoked (F8).
     token_hashes: tuple[bytes, ...] = ()
+    # Tokens of the chain no longer valid, newest first: one presented again revokes it.
+    spent_hashes: tuple[bytes, ...] = ()
     connection: int | None = None
     node: str | None = None
     # Counts the actor's socket attaches, on any node: a late announcement of an
@@ -76,6 +96,9 @@ class ActorRecord:
     mailbox_backlog: float = 0.0
     pings: int = 0
     offline_since: float | None = None
+    # The socket whose close started that grace was on this node: when it runs out, this
+    # node tells the others the actor's subscriptions ended.
+    grace_here: bool = False
     announced: bool = False
     subscriptions: set[TypeKey] = field(default_factory=set)
     # Peers this actor asked the server for a connection to (SIG-6), each until when
@@ -103,17 +126,43 @@ class ActorRecord:
     def admits(self, caller: ActrId) -> bool:
         return acl_allows(self.acl, self.actr_id, caller)
 
-    def grant(self, credential: AIdCredential, expires_at: int, renewal_token: bytes) -> None:
-        """A new credential and renewal token; the previous token stays valid once more."""
+    def grant(
+        self,
+        credential: AIdCredential,
+        expires_at: int,
+        renewal_token: bytes,
+        spent: bytes | None = None,
+    ) -> None:
+        """A new credential and renewal token. ``spent``: the token this renewal was granted
+        on. When that was the newest token, it stays valid until the new one is used (AIS-3:
+        one more renewal); every other token of the chain is spent."""
         self.credential = credential
         self.credential_expires_at = expires_at
-        self.token_hashes = (token_hash(renewal_token), *self.token_hashes[:1])
+        spent_hash = token_hash(spent) if spent is not None else None
+        newest = self.token_hashes[:1]
+        kept = newest if spent_hash is not None and newest == (spent_hash,) else ()
+        dropped = tuple(h for h in self.token_hashes if h not in kept)
+        self.spent_hashes = (*dropped, *self.spent_hashes)[:MAX_SPENT_TOKENS]
+        self.token_hashes = (token_hash(renewal_token), *kept)
 
-    def token_matches(self, token: bytes) -> bool:
+    def token_standing(self, token: bytes) -> TokenStanding:
         h = token_hash(token)
-        # Both compared, always: timing does not tell which one matched.
-        hits = [hmac.compare_digest(h, known) for known in self.token_hashes]
-        return any(hits)
+        # Every hash compared, always: timing does not tell which one matched.
+        valid = [hmac.compare_digest(h, known) for known in self.token_hashes]
+        spent = [hmac.compare_digest(h, known) for known in self.spent_hashes]
+        if any(valid):
+            return TokenStanding.VALID
+        return TokenStanding.REUSED if any(spent) else TokenStanding.UNKNOWN
+
+    def revoke_chain(self) -> None:
+        """F8: no token of the chain renews any more, no credential issued on it verifies."""
+        self.spent_hashes = (*self.token_hashes, *self.spent_hashes)[:MAX_SPENT_TOKENS]
+        self.token_hashes = ()
+        self.revoke()
+
+    @property
+    def chain_revoked(self) -> bool:
+        return not self.token_hashes and bool(self.spent_hashes)
 
     def note_negotiation(self, peer_key: str, until: float) -> None:
         """``peer_key`` may relay its side of a connection this actor asked for, until then."""
@@ -209,6 +258,7 @@ class Registry:
             record.credential = incoming.credential
             record.credential_expires_at = incoming.credential_expires_at
             record.token_hashes = incoming.token_hashes
+            record.spent_hashes = incoming.spent_hashes
         return record
 
     def forget(self, key: str) -> ActorRecord | None:
@@ -366,12 +416,16 @@ class Registry:
 
     # ---- actr_up subscriptions ----
 
-    def subscribe(self, subscriber: str, target: TypeKey) -> None:
+    def subscribe(self, subscriber: str, target: TypeKey, cap: int = 0) -> bool:
+        """False when the subscriber already has ``cap`` other subscriptions (0: no cap)."""
         record = self._records.get(subscriber)
         if record is None:
-            return
+            return False
+        if cap and target not in record.subscriptions and len(record.subscriptions) >= cap:
+            return False
         record.subscriptions.add(target)
         self._subscribers.setdefault(target, set()).add(subscriber)
+        return True
 
     def unsubscribe(self, subscriber: str, target: TypeKey) -> None:
         record = self._records.get(subscriber)

@@ -2,15 +2,22 @@
 
 ``server = await start_server(config)`` binds (port 0 picks a free port) and
 serves; ``server.url`` is the real address; ``await server.close()`` stops it.
+
+Every connection passes ``signaling.admission`` before aiohttp reads it (F5),
+and the process raises its open-files soft limit to the hard one: a server
+holding sockets for thousands of actors must not run out at systemd's default
+soft limit of 1,024.
 """
 
 from __future__ import annotations
 
 import logging
+import resource
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from signaling.admission import AdmissionSite
 from signaling.app import create_app
 from signaling.config import Config
 from signaling.state import STATE, State
@@ -52,9 +59,19 @@ async def start_server(config: Config, app: web.Application | None = None) -> Ru
     Raises OSError when the address cannot be bound.
     """
     app = app if app is not None else create_app(config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
+    raise_open_files_limit()
+    # An idle kept-alive connection, or one dripping its next request, is closed after
+    # the header timeout too (aiohttp's own default is 75 s).
+    header_timeout = config.limits.header_timeout_secs
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=5.0,
+        keepalive_timeout=header_timeout if header_timeout > 0 else 75.0,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host=config.host, port=config.port)
+    site = AdmissionSite(runner, config.host, config.port, app[STATE].admission)
     try:
         await site.start()
     except BaseException:
@@ -64,6 +81,21 @@ async def start_server(config: Config, app: web.Application | None = None) -> Ru
     server = RunningServer(app=app, runner=runner, host=host, port=port)
     log.info("server_listening url=%s", server.url)
     return server
+
+
+def raise_open_files_limit() -> int:
+    """The soft limit of open files raised to the hard one; returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log.info("open_files_limit_raised soft=%d new_soft=%d", soft, hard)
+            soft = hard
+        except (ValueError, OSError) as e:
+            log.warning("open_files_limit_not_raised soft=%d hard=%d error=%s", soft, hard, e)
+    return int(soft)
 
 
 def _bound(runner: web.AppRunner, wanted: str) -> tuple[str, int]:

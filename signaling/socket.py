@@ -104,8 +104,9 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     peer = request.remote or ""
     if not state.attempts.allow(peer, state.monotonic()):
-        state.stats.reject("ws_rate_limited")
-        log.info("socket_refused reason=rate_limited peer=%s", peer)
+        reason = f"{state.attempts.refused_by}_rate_limited".removeprefix("ip_")
+        state.stats.reject(f"ws_{reason}")
+        log.info("socket_refused reason=%s peer=%s", reason, peer)
         return web.Response(status=429, text="too many connection attempts\n")
     try:
         await _known_here(state, request.query.get("actor_id", ""))
@@ -137,7 +138,20 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
         if generation == 0:
             state.stats.reject("ws_not_registered")
             return web.Response(status=401, text="unauthorized: registration expired\n")
-    conn = Connection(ws, record.key, state.stats)
+    transport = request.transport
+
+    def abort() -> None:
+        if transport is not None:
+            transport.abort()
+
+    def dropped() -> None:
+        # F4: given up for falling behind; offline now, not once its close completes.
+        state.hub.detach(conn)
+        state.hub.apply(state.dispatcher.disconnected(record.key, conn.id, state.clock()))
+
+    conn = Connection(
+        ws, record.key, state.stats, state.config.limits.max_outbox_bytes, abort, dropped
+    )
     # Live before the client sees the handshake complete: once its connect returns,
     # every other actor already finds it (route candidates, relay, up events).
     replaced = state.hub.attach(conn)

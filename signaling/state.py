@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from signaling.admission import Admission
 from signaling.cluster import Cluster
 from signaling.config import Config
 from signaling.credentials import CredentialAuthority
 from signaling.dispatcher import Dispatcher
 from signaling.hub import Hub
-from signaling.limits import AttemptLimiter
+from signaling.limits import AttemptLimiter, ConnectionGate
 from signaling.registry import Registry
+from signaling.serials import SerialBook, serial_file_for
 from signaling.stats import Stats
 
 __all__ = ["STATE", "State"]
@@ -35,8 +37,14 @@ class State:
     cluster: Cluster | None = None
     dispatcher: Dispatcher = field(init=False)
     hub: Hub = field(init=False)
-    # SIG-9: connection and registration attempts per client address.
+    # SIG-9: connection and registration attempts per client address and prefix (F11).
     attempts: AttemptLimiter = field(init=False)
+    # F5: open TCP connections per client address and prefix.
+    gate: ConnectionGate = field(init=False)
+    # ID-2 / F1: serials of a server without Redis.
+    serials: SerialBook = field(init=False)
+    # F5: connections counted and timed before their HTTP is read.
+    admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
         self.dispatcher = Dispatcher(
@@ -46,10 +54,21 @@ class State:
             self.config.heartbeat_interval_secs,
             grace_secs=self.config.reconnect_grace_secs,
             node=self.node,
+            limits=self.config.limits,
         )
-        self.hub = Hub(self.stats)
         limits = self.config.limits
-        self.attempts = AttemptLimiter(limits.connects_per_ip_per_sec, limits.connect_burst)
+        self.hub = Hub(self.stats)
+        self.attempts = AttemptLimiter(
+            limits.connects_per_ip_per_sec,
+            limits.connect_burst,
+            limits.connects_per_prefix_per_sec,
+            limits.connect_prefix_burst,
+        )
+        self.gate = ConnectionGate(limits.max_connections_per_ip, limits.max_connections_per_prefix)
+        self.admission = Admission(self.gate, self.stats, limits.header_timeout_secs)
+        # With Redis the cluster hands out serials; no file is written then.
+        key_file = self.config.signing_key_file if self.config.redis_url is None else None
+        self.serials = SerialBook(serial_file_for(key_file), self.clock())
 
 
 STATE = web.AppKey("signaling_state", State)

@@ -30,6 +30,7 @@ from actr.protocol.actr_pb2 import (
 )
 from signaling.registration import REALM_SECRET_HEADER
 from signaling.runner import RunningServer
+from signaling.serials import clock_floor
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
@@ -85,7 +86,10 @@ async def test_id2_serials_unique_per_realm_and_never_reused(
     c = await register(http, base, "acme:echo:1.0", realm=2)
     assert a.actr_id.serial_number != b.actr_id.serial_number
     assert c.actr_id.realm.realm_id == 2
-    assert c.actr_id.serial_number == 1  # each realm counts from 1
+    # F1: each boot counts up from the clock's floor, above any earlier boot's serials.
+    assert b.actr_id.serial_number == a.actr_id.serial_number + 1
+    assert a.actr_id.serial_number >= clock_floor(time.time() - 60)
+    assert c.actr_id.serial_number == a.actr_id.serial_number  # each realm counts on its own
 
 
 async def test_ais1_bad_realm_secret_is_401(http: aiohttp.ClientSession, base: str) -> None:
@@ -185,7 +189,7 @@ async def test_ais3_renew_gives_fresh_credential_for_same_id(
     claims.ParseFromString(renewed.credential.claims)
     assert claims.actor_id == id_text(ok.actr_id)
     # The token before the newest still renews once (a daemon that crashed before
-    # saving the answer); two renewals later it no longer does.
+    # saving the answer); after that it no longer does (and its reuse revokes the chain, F8).
     status, _ = await renew(http, base, ok.actr_id, ok.renewal_token)
     assert status == 200
     status, third = await renew(http, base, ok.actr_id, ok.renewal_token)

@@ -46,7 +46,7 @@ from signaling.events import (
     record_from_fields,
 )
 from signaling.limits import AttemptLimiter, FloodGuard, TokenBucket, Verdict
-from signaling.registry import LAPSE_SLACK_SECS, ActorRecord, Registry
+from signaling.registry import LAPSE_SLACK_SECS, ActorRecord, Registry, TokenStanding
 from signaling.socket import decode_b64
 from signaling.stats import Stats
 from signaling.turn import turn_credential, turn_password
@@ -379,11 +379,37 @@ def test_sig8_stale_socket_close_does_not_take_actor_offline() -> None:
 def test_ais3_previous_renewal_token_valid_once_more() -> None:
     registry, authority, _, _ = _setup()
     record = _actor(registry, authority, "acme:echo:1.0")  # token b"token"
-    record.grant(record.credential, record.credential_expires_at, b"second")
-    assert record.token_matches(b"token") and record.token_matches(b"second")
-    record.grant(record.credential, record.credential_expires_at, b"third")
-    assert not record.token_matches(b"token")
-    assert record.token_matches(b"second") and record.token_matches(b"third")
+    record.grant(record.credential, record.credential_expires_at, b"second", spent=b"token")
+    assert record.token_standing(b"token") is TokenStanding.VALID
+    assert record.token_standing(b"second") is TokenStanding.VALID
+    record.grant(record.credential, record.credential_expires_at, b"third", spent=b"second")
+    assert record.token_standing(b"token") is TokenStanding.REUSED
+    assert record.token_standing(b"second") is TokenStanding.VALID
+    assert record.token_standing(b"third") is TokenStanding.VALID
+    assert record.token_standing(b"never issued") is TokenStanding.UNKNOWN
+
+
+def test_f8_grace_token_renews_once_and_spends_the_unused_successor() -> None:
+    registry, authority, _, _ = _setup()
+    record = _actor(registry, authority, "acme:echo:1.0")
+    record.grant(record.credential, record.credential_expires_at, b"t2", spent=b"token")
+    # A crash before t2 was saved: the daemon renews with the token before it ...
+    record.grant(record.credential, record.credential_expires_at, b"t3", spent=b"token")
+    assert record.token_standing(b"t3") is TokenStanding.VALID
+    # ... after which neither t2 (never used) nor the token itself renews again.
+    assert record.token_standing(b"t2") is TokenStanding.REUSED
+    assert record.token_standing(b"token") is TokenStanding.REUSED
+
+
+def test_f8_revoked_chain_renews_nothing_and_revokes_its_credentials() -> None:
+    registry, authority, _, _ = _setup()
+    record = _actor(registry, authority, "acme:echo:1.0")
+    record.grant(record.credential, record.credential_expires_at, b"t2", spent=b"token")
+    assert not record.chain_revoked
+    record.revoke_chain()
+    assert record.chain_revoked
+    assert record.token_standing(b"t2") is TokenStanding.REUSED
+    assert record.revoked_through == record.credential_expires_at
 
 
 # ---- several nodes (SIG-10): what another node announced ----
@@ -435,6 +461,8 @@ def test_sig10_actor_moving_to_another_node_closes_its_socket_here() -> None:
 def test_sig10_events_and_stored_record_round_trip() -> None:
     registry, authority, _, _ = _setup()
     record = _actor(registry, authority, "acme:echo:1.0")
+    record.grant(record.credential, record.credential_expires_at, b"token2", spent=b"other")
+    record.grant(record.credential, record.credential_expires_at, b"token", spent=b"token2")
     record.subscriptions.add(("acme", "x", "1"))
     for event in (
         Granted(record.key),
@@ -455,7 +483,8 @@ def test_sig10_events_and_stored_record_round_trip() -> None:
     assert back.actr_id == record.actr_id and back.key == record.key
     assert back.credential == record.credential
     assert back.credential_expires_at == record.credential_expires_at
-    assert back.token_matches(b"token")
+    assert back.token_standing(b"token") is TokenStanding.VALID
+    assert back.spent_hashes == record.spent_hashes
     assert back.subscriptions == {("acme", "x", "1")}
     with pytest.raises(ValueError):
         record_from_fields({b"id": b"\xff\xff"})
