@@ -5,8 +5,9 @@ answers route candidates, discovery and ACL checks without a round trip; Redis
 carries what keeps those views the same:
 
 - ``{p}:serial:{realm}``: INCR allocates serials, unique across nodes (ID-2), raised
-  to the clock's floor when below it (``signaling.serials``: a Redis that lost the
-  key must not count from 1 again, F1).
+  to a floor when below it: the clock's (``signaling.serials``) or above every serial
+  this node has seen, whichever is higher (a Redis that lost the key must not count
+  from 1 again, F1).
 - ``{p}:actor:{actor id}``: a hash with the registration (``events.record_fields``)
   plus ``node`` (where its socket is), ``gen`` (HINCRBY numbers each socket
   attach, so a late announcement never undoes a newer one) and ``backlog``; it

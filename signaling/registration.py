@@ -198,8 +198,9 @@ async def register(request: web.Request) -> web.Response:
         return _error(e)
     try:
         if state.cluster is not None:
-            floor = clock_floor(state.clock())
-            serial = await state.cluster.next_serial(req.realm.realm_id, floor)
+            realm_id = req.realm.realm_id
+            floor = max(clock_floor(state.clock()), state.registry.next_unseen(realm_id))
+            serial = await state.cluster.next_serial(realm_id, floor)
         else:
             serial = await state.serials.next(req.realm.realm_id)
         record = state.registry.register(
@@ -246,7 +247,7 @@ async def renew(request: web.Request) -> web.Response:
             if record is not None
             else TokenStanding.UNKNOWN
         )
-        if record is not None and standing is TokenStanding.REUSED:
+        if record is not None and standing is TokenStanding.REUSED and not record.chain_revoked:
             await _revoke_chain(state, record, request.remote)
         # One answer for unknown actor and wrong token: do not reveal which actors exist.
         if record is None or standing is not TokenStanding.VALID:

@@ -221,8 +221,8 @@ class Registry:
         service_spec: ServiceSpec | None = None,
     ) -> ActorRecord:
         if serial is None:
-            serial = self._next_serial.get(realm_id, 1)
-            self._next_serial[realm_id] = serial + 1
+            serial = self.next_unseen(realm_id)
+        self._saw_serial(realm_id, serial)
         actr_id = make_id(realm_id, serial, actr_type)
         stored_acl: Acl | None = None
         if acl is not None:
@@ -240,6 +240,15 @@ class Registry:
         self._records[record.key] = record
         return record
 
+    def next_unseen(self, realm_id: int) -> int:
+        """Above every serial of the realm this registry has held (F1: with Redis, the
+        floor of the next allocation, should Redis have lost its counter)."""
+        return self._next_serial.get(realm_id, 1)
+
+    def _saw_serial(self, realm_id: int, serial: int) -> None:
+        if serial >= self._next_serial.get(realm_id, 1):
+            self._next_serial[realm_id] = serial + 1
+
     def merge(self, incoming: ActorRecord) -> ActorRecord:
         """Take in a registration another node wrote (SIG-10); presence here is kept."""
         record = self._records.get(incoming.key)
@@ -247,6 +256,7 @@ class Registry:
             # Presence, and so its generation, arrives with Online events only.
             incoming.generation = 0
             self._records[incoming.key] = incoming
+            self._saw_serial(incoming.actr_id.realm.realm_id, incoming.actr_id.serial_number)
             for t in incoming.subscriptions:
                 self._subscribers.setdefault(t, set()).add(incoming.key)
             return incoming

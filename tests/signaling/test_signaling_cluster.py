@@ -42,6 +42,7 @@ from actr.protocol.signaling_pb2 import (
     SubscribeActrUpRequest,
 )
 from examples.launch import start_signaling
+from signaling.cluster import ClusterConflict
 from signaling.runner import RunningServer
 from signaling.serials import clock_floor
 
@@ -246,3 +247,52 @@ async def test_sig10_killed_node_actors_announced_down_by_the_others(
         assert await _candidates(watcher, "acme:echo:1.0") == []
     finally:
         proc_a.kill()
+
+
+async def test_f8_token_reuse_seen_on_one_node_closes_the_socket_on_the_other(
+    http: aiohttp.ClientSession, two_nodes: TwoNodes
+) -> None:
+    a, b = await two_nodes()
+    victim = await join(http, a.url, "acme:echo:1.0")
+    await _live_on(b, victim.key)
+    status, answer = await renew(http, b.url, victim.id, victim.ok.renewal_token)
+    assert status == 200
+    status, _ = await renew(http, b.url, victim.id, answer.success.renewal_token)
+    assert status == 200
+    # The first token comes back after its successor was used: the chain is revoked
+    # everywhere, and node a closes the socket it holds for that actor.
+    status, _ = await renew(http, b.url, victim.id, victim.ok.renewal_token)
+    assert status == 401
+    assert await wait_closed(victim.ws) == 1008
+    assert b.state.stats.rejects["renew_token_reused"] == 1
+    assert a.state.stats.rejects["socket_chain_revoked"] == 1
+    status, _ = await renew(http, a.url, victim.id, answer.success.renewal_token)
+    assert status == 401
+
+
+async def test_f8_a_renewal_stored_meanwhile_by_another_node_wins(
+    http: aiohttp.ClientSession, two_nodes: TwoNodes
+) -> None:
+    a, _ = await two_nodes()
+    ok = await register(http, a.url, "acme:echo:1.0")
+    cluster = a.state.cluster
+    assert cluster is not None
+    record = await cluster.fetch(id_text(ok.actr_id))
+    assert record is not None
+    # Two renewals read the same tokens; the one stored second finds them changed.
+    with pytest.raises(ClusterConflict):
+        await cluster.store(record, expect_tokens=b"\x00" * 32)
+    await cluster.store(record, expect_tokens=b"".join(record.token_hashes))
+
+
+async def test_f1_serial_counter_lost_by_redis_restarts_above_the_floor(
+    http: aiohttp.ClientSession, two_nodes: TwoNodes
+) -> None:
+    a, _ = await two_nodes()
+    first = await register(http, a.url, "acme:echo:1.0")
+    cluster = a.state.cluster
+    assert cluster is not None
+    await cluster._redis.delete("actr:serial:1")  # a Redis that lost its data
+    again = await register(http, a.url, "acme:echo:1.0")
+    assert again.actr_id.serial_number >= clock_floor(time.time() - 60)
+    assert again.actr_id.serial_number > first.actr_id.serial_number

@@ -26,9 +26,11 @@ from signaling_kit import (
     Actor,
     ask,
     join,
+    open_socket,
     receive_env,
     register,
     relay,
+    renew,
     send,
     ws_params,
 )
@@ -110,6 +112,33 @@ def _host_port(url: str) -> tuple[str, int]:
     parsed = urllib.parse.urlsplit(url)
     assert parsed.hostname is not None and parsed.port is not None
     return parsed.hostname, parsed.port
+
+
+# ---- F1: a restart ----
+
+
+async def test_f1_after_a_kill_and_restart_old_credentials_name_no_new_actor(
+    tmp_path: Path,
+) -> None:
+    """The server keeps its signing key across a SIGKILL; an actor registered before it
+    keeps a valid-looking credential. After the restart a new registration of the same
+    type never gets that serial back, so the old credential opens nothing and its renewal
+    token renews nothing (ID-2)."""
+    extra = 'signing_key_file = "signing.key"\n'
+    async with aiohttp.ClientSession() as http:
+        with signaling_process(tmp_path, extra) as (proc, url):
+            old = [await register(http, url, "acme:echo:1.0") for _ in range(3)]
+            proc.kill()
+        with signaling_process(tmp_path, extra) as (_proc, url):
+            new = await register(http, url, "acme:echo:1.0")
+            assert new.signing_pubkey == old[0].signing_pubkey  # the same key, kept
+            assert new.actr_id.serial_number > max(o.actr_id.serial_number for o in old)
+            for o in old:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+                    await open_socket(http, url, id_text(o.actr_id), o.credential)
+                assert info.value.status == 401
+                status, _ = await renew(http, url, o.actr_id, o.renewal_token)
+                assert status == 401
 
 
 # ---- F3: a subscription flood ----
