@@ -88,7 +88,9 @@ async def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await node.start()
-    except (ActrError, StartAborted, DataDirInUse) as e:
+    except (ActrError, StartAborted, DataDirInUse, OSError) as e:
+        # OSError: the data directory cannot be made or locked (not a directory, no
+        # permission), said in one line rather than a traceback.
         print(f"error: actor failed to start: {e}", file=sys.stderr)
         return 1
     print(f"actor ready id={id_text(node.actr_id)}", flush=True)

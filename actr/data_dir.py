@@ -70,6 +70,8 @@ def tighten(path: Path, mode: int) -> bool:
 def prepare(path: Path) -> None:
     """Creates ``path`` 0700 (its missing parents get the usual modes), or tightens
     it and the runtime's files in it when they are open to group or others."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"data directory {path} exists and is not a directory")
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):

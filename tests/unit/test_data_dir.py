@@ -142,3 +142,12 @@ async def test_a_node_that_failed_to_start_releases_its_lock(tmp_path: Path) -> 
     with pytest.raises(ActrError):
         await unreachable_node(tmp_path).start()
     DataDirLock.acquire(tmp_path).release()
+
+
+def test_a_data_dir_that_is_a_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "echo"
+    path.write_text("")
+    path.chmod(0o644)
+    with pytest.raises(NotADirectoryError, match="is not a directory"):
+        prepare(path)
+    assert mode(path) == 0o644
