@@ -117,8 +117,7 @@ def start_signaling(
         ],
         log_path=workdir / f"{name}.log",
     )
-    url = proc.wait_for(LISTEN_RE).group(1)
-    return proc, url
+    return proc, _ready(proc, LISTEN_RE)
 
 
 def _toml_value(value: object) -> str:
@@ -174,5 +173,13 @@ def start_actor(
         env=env,
         log_path=workdir / f"{name}.log",
     )
-    actor_id = proc.wait_for(READY_RE).group(1)
-    return proc, actor_id
+    return proc, _ready(proc, READY_RE)
+
+
+def _ready(proc: Proc, pattern: re.Pattern[str]) -> str:
+    """The first group of the ready line; a process that never prints it is stopped."""
+    try:
+        return proc.wait_for(pattern).group(1)
+    except BaseException:
+        proc.stop()
+        raise
