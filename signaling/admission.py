@@ -12,8 +12,8 @@ wraps aiohttp's protocol factory:
 - a connection whose first request's headers are not complete within
   ``header_timeout_secs`` is aborted (``header_timeout``). The application's
   middleware calls ``headers_read`` when they are; requests after the first on
-  a kept-alive connection are bounded by aiohttp's keep-alive timeout, which
-  the runner sets to the same value.
+  a kept-alive connection are bounded by aiohttp's keep-alive timeout (75 s),
+  and every such connection still counts against the gate.
 
 ``AdmissionSite`` serves an aiohttp runner through this wrapper, as
 ``web.TCPSite`` would.

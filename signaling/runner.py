@@ -60,16 +60,9 @@ async def start_server(config: Config, app: web.Application | None = None) -> Ru
     """
     app = app if app is not None else create_app(config)
     raise_open_files_limit()
-    # An idle kept-alive connection, or one dripping its next request, is closed after
-    # the header timeout too (aiohttp's own default is 75 s).
-    header_timeout = config.limits.header_timeout_secs
-    runner = web.AppRunner(
-        app,
-        handle_signals=False,
-        access_log=None,
-        shutdown_timeout=5.0,
-        keepalive_timeout=header_timeout if header_timeout > 0 else 75.0,
-    )
+    # aiohttp's keep-alive timeout (75 s) closes a kept-alive connection that idles or
+    # drips its next request; shorter would race clients that reuse pooled connections.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
     await runner.setup()
     site = AdmissionSite(runner, config.host, config.port, app[STATE].admission)
     try:
