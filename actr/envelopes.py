@@ -3,6 +3,8 @@ request_id, timeout_ms 0, and exactly one of payload or error."""
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
+
 from actr.protocol.actr_pb2 import Direction, ErrorResponse, RpcEnvelope
 
 
@@ -24,3 +26,8 @@ def error_answer(request: RpcEnvelope, code: int, message: str) -> RpcEnvelope:
         timeout_ms=0,
         error=ErrorResponse(code=code, message=message),
     )
+
+
+def encode(message: Message | bytes) -> bytes:
+    """A payload as sent: raw bytes as they are, a message serialized."""
+    return message if isinstance(message, bytes) else message.SerializeToString()
