@@ -46,12 +46,17 @@ from actr.protocol.signaling_pb2 import (
     SubscribeActrUpRequest,
     UnregisterRequest,
 )
+from actr.wire import (
+    ENVELOPE_VERSION,
+    PROTOBUF_CONTENT_TYPE,
+    REALM_SECRET_HEADER,
+    REGISTER_PATH,
+    RENEW_PATH,
+    SIGNALING_MAX_FRAME,
+    SOCKET_PATH,
+)
 
 log = logging.getLogger(__name__)
-
-ENVELOPE_VERSION = 2
-REALM_SECRET_HEADER = "x-actrix-realm-secret"
-MAX_FRAME = 1024 * 1024
 
 RelayHandler = Callable[[ActrRelay], Awaitable[None]]
 RelayErrorHandler = Callable[[str, ActrError], None]
@@ -202,7 +207,7 @@ class SignalingClient:
     async def renew(self, actr_id: ActrId, token: bytes) -> RegisterOk:
         """AIS-3: a fresh credential for the same ActrId."""
         req = RenewCredentialRequest(actr_id=actr_id, renewal_token=token)
-        reg = await self._post_registration("/ais/renew", req.SerializeToString(), {})
+        reg = await self._post_registration(RENEW_PATH, req.SerializeToString(), {})
         if not (reg.actr_id == actr_id):
             raise Internal("renewal answered a different actor id")
         self.registration = reg
@@ -240,7 +245,7 @@ class SignalingClient:
         if self.service_spec is not None:
             req.service_spec.CopyFrom(self.service_spec)
         reg = await self._post_registration(
-            "/ais/register", req.SerializeToString(), {REALM_SECRET_HEADER: self.realm_secret}
+            REGISTER_PATH, req.SerializeToString(), {REALM_SECRET_HEADER: self.realm_secret}
         )
         self.registration = reg
         log.info("registered actor=%s", id_text(reg.actr_id))
@@ -254,7 +259,7 @@ class SignalingClient:
             async with self._session.post(
                 self.base + path,
                 data=body,
-                headers={**headers, "content-type": "application/x-protobuf"},
+                headers={**headers, "content-type": PROTOBUF_CONTENT_TYPE},
                 timeout=aiohttp.ClientTimeout(total=self.request_timeout),
             ) as resp:
                 body = await resp.read()
@@ -283,9 +288,9 @@ class SignalingClient:
         }
         try:
             ws = await self._session.ws_connect(
-                self.base + "/signaling/ws",
+                self.base + SOCKET_PATH,
                 params=params,
-                max_msg_size=MAX_FRAME,
+                max_msg_size=SIGNALING_MAX_FRAME,
                 heartbeat=None,
                 timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
             )
