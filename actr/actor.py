@@ -17,7 +17,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
@@ -25,7 +25,6 @@ from actr.errors import InvalidArgument
 from actr.protocol.actr_pb2 import Acl, ActrId
 
 if TYPE_CHECKING:
-    from actr.node import Node
     from actr.streams import StreamReceiver, StreamSender
 
 M = TypeVar("M", bound=Message)
@@ -112,12 +111,48 @@ class Actor:
         """A peer connection to another actor became ready, or closed."""
 
 
+class Runtime(Protocol):
+    """What a Context needs of the runtime that runs it (the node implements it)."""
+
+    @property
+    def actr_id(self) -> ActrId: ...
+
+    async def call(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        response_type: type[M],
+        *,
+        timeout: float = 10.0,
+    ) -> M: ...
+
+    async def call_raw(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        *,
+        timeout: float = 10.0,
+    ) -> bytes: ...
+
+    async def tell(
+        self, target: str | ActrId, route_key: str, message: Message | bytes
+    ) -> None: ...
+
+    def receive_stream(self, stream_id: str, sender: str | ActrId) -> StreamReceiver: ...
+
+    async def open_stream(
+        self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
+    ) -> StreamSender: ...
+
+
 class Context:
     """What a handler knows of its call, and its way to reach other actors."""
 
     def __init__(
         self,
-        node: Node,
+        node: Runtime,
         *,
         caller: ActrId | None = None,
         request_id: str = "",

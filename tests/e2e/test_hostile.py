@@ -98,7 +98,7 @@ async def test_hostile_frames_and_envelopes_are_dropped_and_counted(cluster: Clu
             await good_call()
         stats = await runtime_stats(client, WORKER)
 
-    transport, gate = stats["transport"], stats["gate"]
+    transport, gate = stats["transport"], stats["inbound"]
     assert transport["frame_short_frame"] == 1
     assert transport["frame_frame_too_large"] == 1
     assert transport["frame_zero_total"] == 1

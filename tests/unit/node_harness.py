@@ -6,16 +6,16 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from actr.actor import Actor
 from actr.config import NodeConfig
-from actr.gate import NORMAL, Enqueue
 from actr.identity import id_text, parse_id
+from actr.inbound import NORMAL, Accept
 from actr.mailbox import Mailbox
 from actr.node import Node
 from actr.protocol.actr_pb2 import Direction, PayloadType, RegisterOk, RpcEnvelope
+from actr.scheduler import Scheduler
 from examples.echo_pb2 import SayRequest
 
 CALLER = parse_id("8@1/acme:caller:1.0")
@@ -29,20 +29,27 @@ class Harness:
     async def open(cls, data_dir: Path, actor: Actor, **config: Any) -> Harness:
         node = Node(NodeConfig(data_dir=data_dir, **config), actor)
         node.signaling.registration = RegisterOk(actr_id=parse_id(f"5@1/{actor.actr_type}"))
-        node.mailbox = await Mailbox.open(data_dir / "mailbox.db", limits=node.config.mailbox)
-        return cls(node)
+        harness = cls(node)
+        await node._open_mailbox()  # the scheduler it builds answers through the capture
+        return harness
+
+    @property
+    def scheduler(self) -> Scheduler:
+        assert self.node.scheduler is not None
+        return self.node.scheduler
 
     def start_scheduler(self) -> asyncio.Task[None]:
-        self.node._scheduler = asyncio.create_task(self.node._run_scheduler())
-        return self.node._scheduler
+        self.scheduler.start()
+        assert self.scheduler._loop is not None
+        return self.scheduler._loop
 
     async def close(self) -> None:
-        node = self.node
-        if node._scheduler is not None:
-            node._scheduler.cancel()
+        loop = self.scheduler._loop
+        if loop is not None:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await node._scheduler
-        await asyncio.gather(*node._running, return_exceptions=True)
+                await loop
+        await asyncio.gather(*self.scheduler.running, return_exceptions=True)
         if not self.box.closed:
             await self.box.close()
 
@@ -55,7 +62,12 @@ class Harness:
             reply.ParseFromString(data)
             self.answers.put_nowait(reply)
 
-        node._answer = capture  # type: ignore[method-assign]
+        node.inbound.answer = capture  # type: ignore[method-assign]
+
+    def set_answer(self, send: Any) -> None:
+        """Where answers go, for the scheduler and the inbound path alike."""
+        self.node.inbound.answer = send  # type: ignore[method-assign]
+        self.scheduler._answer = send
 
     @property
     def box(self) -> Mailbox:
@@ -72,9 +84,8 @@ class Harness:
             direction=Direction.DIRECTION_REQUEST,
             payload=SayRequest(text=text).SerializeToString(),
         )
-        action = Enqueue(env, env.SerializeToString(), NORMAL, PayloadType.RPC_RELIABLE)
-        peer = SimpleNamespace(remote=CALLER, key=id_text(CALLER))
-        await self.node._accept(peer, action)  # type: ignore[arg-type]
+        action = Accept(env, env.SerializeToString(), NORMAL, PayloadType.RPC_RELIABLE)
+        await self.node.inbound._accept(id_text(CALLER), action)
 
     async def answer(self) -> RpcEnvelope:
         return await asyncio.wait_for(self.answers.get(), 10)

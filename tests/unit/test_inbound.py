@@ -1,4 +1,5 @@
-"""The inbound gate: ENV-1 routing by direction, ENV-3 deadlines, DC-2 channel rules."""
+"""The inbound core, sans-IO: ENV-1 routing by direction, ENV-3 deadlines, DC-2 channel
+rules, admission (hosting, stopping, ACL-2), EXT-1's runtime route, F7 for chunks."""
 
 from __future__ import annotations
 
@@ -6,8 +7,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from actr.admin import AdminConfig, AdminGate, CallerPattern
 from actr.errors import ErrorCode
-from actr.gate import HIGH, NORMAL, Chunk, Drop, Enqueue, Gate, Reject, Resolve
+from actr.identity import parse_id
+from actr.inbound import (
+    HIGH,
+    NORMAL,
+    STATS_ROUTE,
+    Accept,
+    Answer,
+    Deliver,
+    Drop,
+    InboundCore,
+    Resolve,
+    RuntimeRoute,
+)
 from actr.protocol.actr_pb2 import (
     DataStream,
     Direction,
@@ -15,6 +29,27 @@ from actr.protocol.actr_pb2 import (
     PayloadType,
     RpcEnvelope,
 )
+
+OWNER = parse_id("5@1/acme:echo:1.0")
+CALLER = parse_id("8@1/acme:caller:1.0")
+
+
+class Gate:
+    """The core with an actor that admits everyone, fed at time 0 by one caller."""
+
+    def __init__(self) -> None:
+        self.core = InboundCore(owner=lambda: OWNER, admits=lambda caller: True)
+        self.drops = self.core.drops
+
+    def route(self, ptype: int, data: bytes) -> object:
+        return self.core.receive(CALLER, ptype, data, 0.0)
+
+
+def answer_of(action: Answer) -> RpcEnvelope:
+    reply = RpcEnvelope()
+    reply.ParseFromString(action.data)
+    return reply
+
 
 RPC = [PayloadType.RPC_RELIABLE, PayloadType.RPC_SIGNAL]
 STREAMS = [PayloadType.STREAM_RELIABLE, PayloadType.STREAM_LATENCY_FIRST]
@@ -63,7 +98,7 @@ def test_env1_request_goes_to_the_mailbox(ptype: int) -> None:
     g = Gate()
     data = envelope(Direction.DIRECTION_REQUEST, timeout_ms=5000, payload=b"hi")
     action = g.route(ptype, data)
-    assert isinstance(action, Enqueue)
+    assert isinstance(action, Accept)
     assert action.raw == data
     assert action.payload_type == ptype
     assert action.envelope.request_id == "r-1"
@@ -75,7 +110,7 @@ def test_env1_request_goes_to_the_mailbox(ptype: int) -> None:
 def test_env1_tell_goes_to_the_mailbox(ptype: int) -> None:
     g = Gate()
     action = g.route(ptype, envelope(Direction.DIRECTION_TELL))
-    assert isinstance(action, Enqueue)
+    assert isinstance(action, Accept)
     assert action.envelope.direction == Direction.DIRECTION_TELL
     assert not g.drops
 
@@ -125,7 +160,7 @@ def test_env1_hand_encoding_matches_the_generated_one() -> None:
     assert (env.route_key, env.request_id, env.timeout_ms) == ("a.B.c", "r-1", 1000)
     assert isinstance(
         Gate().route(PayloadType.RPC_RELIABLE, hand_envelope(Direction.DIRECTION_REQUEST)),
-        Enqueue,
+        Accept,
     )
 
 
@@ -140,11 +175,13 @@ def test_env3_request_without_a_positive_deadline_is_rejected_invalid_argument(
     g = Gate()
     data = envelope(Direction.DIRECTION_REQUEST, timeout_ms=timeout_ms)
     action = g.route(ptype, data)
-    assert isinstance(action, Reject)
-    assert action.code == ErrorCode.INVALID_ARGUMENT
+    assert isinstance(action, Answer)
+    reply = answer_of(action)
+    assert reply.error.code == ErrorCode.INVALID_ARGUMENT
     assert action.payload_type == ptype
-    assert action.envelope.request_id == "r-1"  # so the answer can name the call
-    assert "timeout_ms" in action.message
+    assert reply.request_id == "r-1"  # so the answer names the call
+    assert reply.direction == Direction.DIRECTION_RESPONSE
+    assert "timeout_ms" in reply.error.message
     assert g.drops["request_without_deadline"] == 1
 
 
@@ -153,7 +190,7 @@ def test_env3_request_with_a_positive_deadline_is_accepted(timeout_ms: int) -> N
     action = Gate().route(
         PayloadType.RPC_RELIABLE, envelope(Direction.DIRECTION_REQUEST, timeout_ms=timeout_ms)
     )
-    assert isinstance(action, Enqueue)
+    assert isinstance(action, Accept)
     assert action.envelope.timeout_ms == timeout_ms
 
 
@@ -166,7 +203,7 @@ def test_dc2_rpc_signal_enters_at_high_priority_rpc_reliable_at_normal() -> None
         data = envelope(direction, timeout_ms=timeout)
         high = g.route(PayloadType.RPC_SIGNAL, data)
         normal = g.route(PayloadType.RPC_RELIABLE, data)
-        assert isinstance(high, Enqueue) and isinstance(normal, Enqueue)
+        assert isinstance(high, Accept) and isinstance(normal, Accept)
         assert high.priority == HIGH == 0
         assert normal.priority == NORMAL == 1
 
@@ -190,7 +227,7 @@ def test_dc2_stream_channels_carry_datastream_chunks(ptype: int) -> None:
     g = Gate()
     chunk = DataStream(stream_id="s", sequence=3, payload=b"abc", end_of_stream=True)
     action = g.route(ptype, chunk.SerializeToString())
-    assert isinstance(action, Chunk)
+    assert isinstance(action, Deliver)
     assert action.chunk == chunk
     assert not g.drops
 
@@ -268,22 +305,25 @@ def _all_strings_are_str(msg: object) -> bool:
 
 
 def _check_action(action: object, ptype: int) -> None:
-    assert isinstance(action, Enqueue | Resolve | Reject | Chunk | Drop)
-    if isinstance(action, Enqueue | Resolve | Reject):
+    assert isinstance(action, Accept | Resolve | Answer | Deliver | Drop)
+    if isinstance(action, Answer):
+        assert ptype in RPC
+        reply = answer_of(action)
+        assert reply.error.code == ErrorCode.INVALID_ARGUMENT
+        assert _all_strings_are_str(reply)
+    elif isinstance(action, Accept | Resolve):
         env = action.envelope
         assert ptype in RPC
         assert _all_strings_are_str(env)
-        # Building the answer must work for anything the gate lets through.
+        # Building the answer must work for anything the core lets through.
         RpcEnvelope(request_id=env.request_id, route_key=env.route_key, timeout_ms=0)
-        if isinstance(action, Enqueue):
+        if isinstance(action, Accept):
             assert env.direction in (Direction.DIRECTION_REQUEST, Direction.DIRECTION_TELL)
             if env.direction == Direction.DIRECTION_REQUEST:
                 assert env.timeout_ms > 0
-        elif isinstance(action, Resolve):
-            assert env.direction == Direction.DIRECTION_RESPONSE
         else:
-            assert env.direction == Direction.DIRECTION_REQUEST and env.timeout_ms <= 0
-    if isinstance(action, Chunk):
+            assert env.direction == Direction.DIRECTION_RESPONSE
+    if isinstance(action, Deliver):
         assert ptype in STREAMS
         assert _all_strings_are_str(action.chunk)
 
@@ -343,8 +383,88 @@ def test_env1_env3_any_well_formed_envelope_routes_by_its_direction(
     elif direction == Direction.DIRECTION_RESPONSE:
         assert isinstance(action, Resolve)
     elif direction == Direction.DIRECTION_REQUEST and timeout_ms <= 0:
-        assert isinstance(action, Reject) and action.code == ErrorCode.INVALID_ARGUMENT
+        assert isinstance(action, Answer)
+        assert answer_of(action).error.code == ErrorCode.INVALID_ARGUMENT
     else:
-        assert isinstance(action, Enqueue)
+        assert isinstance(action, Accept)
         assert action.priority == (HIGH if ptype == PayloadType.RPC_SIGNAL else NORMAL)
         assert action.envelope == env
+
+
+# -- admission: hosting, stopping, ACL-2 (before the mailbox) ------------------------------
+
+STRANGER = parse_id("7@1/acme:stranger:1.0")
+
+
+def request(route: str = "acme.Echo.Say", direction: int = Direction.DIRECTION_REQUEST) -> bytes:
+    timeout = 5000 if direction == Direction.DIRECTION_REQUEST else 0
+    return RpcEnvelope(
+        route_key=route,
+        request_id="r-9",
+        timeout_ms=timeout,
+        direction=direction,  # type: ignore[arg-type]
+    ).SerializeToString()
+
+
+def core(admits: object = None, admin: AdminGate | None = None) -> InboundCore:
+    return InboundCore(owner=lambda: OWNER, admits=admits, admin=admin)  # type: ignore[arg-type]
+
+
+def test_a_client_node_takes_no_request_and_answers_not_implemented() -> None:
+    c = core(admits=None)
+    action = c.receive(CALLER, PayloadType.RPC_RELIABLE, request(), 0.0)
+    assert isinstance(action, Answer)
+    assert answer_of(action).error.code == ErrorCode.NOT_IMPLEMENTED
+    # ENV-5: a tell is never answered, not even with an error.
+    tell = c.receive(CALLER, PayloadType.RPC_RELIABLE, request(direction=3), 0.0)
+    assert tell == Drop("refused_not_implemented")
+    assert c.refusals["refused_not_implemented"] == 2
+
+
+def test_acl2_a_refused_caller_is_answered_permission_denied_before_the_mailbox() -> None:
+    c = core(admits=lambda caller: caller != STRANGER)
+    action = c.receive(STRANGER, PayloadType.RPC_RELIABLE, request(), 0.0)
+    assert isinstance(action, Answer)
+    assert answer_of(action).error.code == ErrorCode.PERMISSION_DENIED
+    assert answer_of(action).request_id == "r-9"
+    assert isinstance(c.receive(CALLER, PayloadType.RPC_RELIABLE, request(), 0.0), Accept)
+    assert c.refusals["refused_permission_denied"] == 1
+
+
+def test_ext2_a_stopping_actor_answers_unavailable() -> None:
+    c = core(admits=lambda caller: True)
+    c.stopping = True
+    action = c.receive(CALLER, PayloadType.RPC_SIGNAL, request(), 0.0)
+    assert isinstance(action, Answer)
+    assert answer_of(action).error.code == ErrorCode.UNAVAILABLE
+
+
+def test_ext1_stats_route_is_decided_here_with_time_passed_in() -> None:
+    gate = AdminGate(AdminConfig((CallerPattern.parse("acme:caller:*"),), 1.0, 1))
+    c = core(admits=lambda caller: True, admin=gate)
+    first = c.receive(CALLER, PayloadType.RPC_RELIABLE, request(STATS_ROUTE), 0.0)
+    assert isinstance(first, RuntimeRoute) and first.envelope.request_id == "r-9"
+    # Over the rate at the same instant, admitted again once time has passed.
+    again = c.receive(CALLER, PayloadType.RPC_RELIABLE, request(STATS_ROUTE), 0.0)
+    assert isinstance(again, Answer)
+    assert answer_of(again).error.code == ErrorCode.RESOURCE_EXHAUSTED
+    later = c.receive(CALLER, PayloadType.RPC_RELIABLE, request(STATS_ROUTE), 1.5)
+    assert isinstance(later, RuntimeRoute)
+    # Not an admin: refused; a tell to it: ignored, never answered.
+    denied = c.receive(STRANGER, PayloadType.RPC_RELIABLE, request(STATS_ROUTE), 9.0)
+    assert isinstance(denied, Answer)
+    assert answer_of(denied).error.code == ErrorCode.PERMISSION_DENIED
+    tell = c.receive(CALLER, PayloadType.RPC_RELIABLE, request(STATS_ROUTE, 3), 9.0)
+    assert tell == Drop("stats_tell_ignored")
+    assert c.refusals["stats_answered"] == 2
+
+
+def test_f7_chunks_from_a_refused_sender_are_dropped_before_any_stream() -> None:
+    c = core(admits=lambda caller: caller != STRANGER)
+    chunk = DataStream(stream_id="s", sequence=0, payload=b"x").SerializeToString()
+    assert c.receive(STRANGER, PayloadType.STREAM_RELIABLE, chunk, 0.0) == Drop(
+        "stream_sender_refused"
+    )
+    assert isinstance(c.receive(CALLER, PayloadType.STREAM_RELIABLE, chunk, 0.0), Deliver)
+    # A client (no ACL of its own) takes the chunks of the streams it asked for.
+    assert isinstance(core(admits=None).receive(STRANGER, 2, chunk, 0.0), Deliver)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actr.gate import HIGH, NORMAL
+from actr.inbound import HIGH, NORMAL
 from actr.mailbox import Mailbox, MailboxRecord, Outcome
 from tests.unit.mailbox_probe import BatchCounter
 

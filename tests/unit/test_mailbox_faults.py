@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from actr.gate import NORMAL
+from actr.inbound import NORMAL
 from actr.mailbox import Mailbox, MailboxLimits, Outcome
 
 BIG = b"x" * 200_000  # more than the pages left on the "full disk"

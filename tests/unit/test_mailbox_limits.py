@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from actr.errors import ResourceExhausted
-from actr.gate import NORMAL
+from actr.inbound import NORMAL
 from actr.mailbox import EnqueueResult, Mailbox, MailboxLimits, Outcome
 from tests.unit.mailbox_probe import BatchCounter
 

@@ -95,7 +95,7 @@ async def test_an_ack_that_failed_is_tried_again(harness: Harness) -> None:
 async def test_rows_handed_out_as_the_scheduler_is_cancelled_go_back_uncounted(
     harness: Harness,
 ) -> None:
-    node, box = harness.node, harness.box
+    box = harness.box
     handed: list[int] = []
     original = box.dequeue
 
@@ -105,8 +105,8 @@ async def test_rows_handed_out_as_the_scheduler_is_cancelled_go_back_uncounted(
         def stop_now(f: asyncio.Future[object]) -> None:
             # The stop lands after the rows are handed out, before the scheduler runs.
             handed.append(1)
-            assert node._scheduler is not None
-            node._scheduler.cancel()
+            assert harness.scheduler._loop is not None
+            harness.scheduler._loop.cancel()
 
         fut.add_done_callback(stop_now)
         return fut  # type: ignore[return-value]
@@ -115,8 +115,8 @@ async def test_rows_handed_out_as_the_scheduler_is_cancelled_go_back_uncounted(
     harness.start_scheduler()
     await harness.accept("r1")
     with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(node._scheduler, 10)
-    assert handed and not node._running  # no handler got r1
+        await asyncio.wait_for(harness.scheduler._loop, 10)  # type: ignore[arg-type]
+    assert handed and not harness.scheduler.running  # no handler got r1
     await box.close()  # commits what the scheduler gave back
     assert harness.rows() == [("r1", 0, 0)]  # queued, its attempt given back
 
@@ -124,22 +124,24 @@ async def test_rows_handed_out_as_the_scheduler_is_cancelled_go_back_uncounted(
 async def test_a_stop_while_the_answer_is_sent_does_not_requeue_a_request_that_ran(
     harness: Harness,
 ) -> None:
-    node, box = harness.node, harness.box
+    box = harness.box
     sending = asyncio.Event()
 
     async def stuck(caller: str, ptype: int, data: bytes) -> None:
         sending.set()
         await asyncio.Event().wait()  # a send that never completes
 
-    node._answer = stuck  # type: ignore[method-assign]
+    harness.set_answer(stuck)
     harness.start_scheduler()
     await harness.accept("r1")
     await asyncio.wait_for(sending.wait(), 10)
-    (handler,) = node._running
+    (handler,) = harness.scheduler.running
     handler.cancel()  # what stop() does after stop_grace
     await asyncio.gather(handler, return_exceptions=True)
-    node._scheduler.cancel()
-    await asyncio.gather(node._scheduler, return_exceptions=True)
+    loop = harness.scheduler._loop
+    assert loop is not None
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
     await box.close()
     # It ran and its answer is stored: not queued to run again after a restart.
     assert harness.rows() == []
@@ -152,7 +154,7 @@ async def test_a_runtime_fault_while_processing_retries_then_dead_letters(
 ) -> None:
     h = await Harness.open(tmp_path, Echo(), mailbox=MailboxLimits(max_attempts=2))
     node = h.node
-    original = node._run_handler
+    original = h.scheduler.handling._run
     faults = ["r1", "r2", "r2"]  # r1 fails once, r2 every time it is handed out
 
     async def flaky(record: MailboxRecord, env: Any) -> Any:
@@ -161,7 +163,7 @@ async def test_a_runtime_fault_while_processing_retries_then_dead_letters(
             raise RuntimeError("runtime bug")
         return await original(record, env)
 
-    node._run_handler = flaky  # type: ignore[method-assign]
+    h.scheduler.handling._run = flaky  # type: ignore[method-assign]
     h.start_scheduler()
     await h.accept("r1", "one")
     assert SayReply.FromString((await h.answer()).payload).text == "one"  # its second try
@@ -183,13 +185,13 @@ async def test_a_send_that_fails_after_the_ack_leaves_the_request_answered(
 ) -> None:
     h = await Harness.open(tmp_path, Echo(), mailbox=MailboxLimits(max_attempts=1))
     node, box = h.node, h.box
-    capture = node._answer
+    capture = h.scheduler._answer
     acks = capture_acks(box)
 
     async def broken(caller: str, ptype: int, data: bytes) -> None:
         raise RuntimeError("data channel closed")  # not an ActrError
 
-    node._answer = broken  # type: ignore[method-assign]
+    h.set_answer(broken)
     h.start_scheduler()
     await h.accept("r1", "kept")
     await asyncio.wait_for(await asyncio.wait_for(acks.get(), 10), 10)
@@ -199,7 +201,7 @@ async def test_a_send_that_fails_after_the_ack_leaves_the_request_answered(
     assert h.rows() == [] and box.count == 0  # answered: not requeued, not dead-lettered
 
     again = await Harness.open(tmp_path, Echo())
-    again.node._answer = capture  # type: ignore[method-assign]
+    again.set_answer(capture)
     again.answers = h.answers
     await again.accept("r1", "kept")  # the caller's retry gets the stored answer
     assert SayReply.FromString((await again.answer()).payload).text == "kept"

@@ -85,7 +85,7 @@ async def test_a_request_put_back_in_this_process_does_not_hold_the_others_up(
     process (a runtime fault) runs beside a handler that waits for a later request."""
     actor = Rendezvous()
     h = await Harness.open(tmp_path, actor, max_concurrent_handlers=4)
-    original = h.node._run_handler
+    original = h.scheduler.handling._run
     faults = ["c"]
 
     async def flaky(record: MailboxRecord, env: Any) -> Any:
@@ -94,7 +94,7 @@ async def test_a_request_put_back_in_this_process_does_not_hold_the_others_up(
             raise RuntimeError("runtime bug")
         return await original(record, env)
 
-    h.node._run_handler = flaky  # type: ignore[method-assign]
+    h.scheduler.handling._run = flaky  # type: ignore[method-assign]
     h.start_scheduler()
     await h.accept("wait", route=RENDEZVOUS)  # runs until "go" has run
     await h.accept("c", route=RENDEZVOUS)  # fails once, is put back

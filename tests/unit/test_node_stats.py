@@ -38,7 +38,7 @@ class StatsProbe:
             reply.ParseFromString(data)
             self.answers.put_nowait(reply)
 
-        self.node._answer = capture  # type: ignore[method-assign]
+        self.node.inbound.answer = capture  # type: ignore[method-assign]
         self.n = 0
 
     async def ask(self, caller: str) -> RpcEnvelope:
@@ -64,7 +64,7 @@ async def test_f13_by_default_no_remote_caller_reads_stats() -> None:
     probe = StatsProbe(Echo())
     reply = await probe.ask(id_text(PEER))  # the actor's ACL admits it (same realm)
     assert reply.error.code == 10004 and not reply.HasField("payload")
-    assert probe.node.counters["stats_refused_permission_denied"] == 1
+    assert probe.node.stats()["node"]["stats_refused_permission_denied"] == 1
 
 
 async def test_f13_stats_go_to_callers_stats_from_names_only() -> None:
@@ -74,7 +74,7 @@ async def test_f13_stats_go_to_callers_stats_from_names_only() -> None:
     assert (await probe.ask(id_text(PEER))).error.code == 10004
     # No realm in the pattern: the actor's own realm only.
     assert (await probe.ask("9@2/acme:ops:1.0")).error.code == 10004
-    assert probe.node.counters["stats_answered"] == 1
+    assert probe.node.stats()["node"]["stats_answered"] == 1
 
 
 async def test_f13_the_actor_acl_still_applies_to_stats() -> None:
@@ -87,7 +87,7 @@ async def test_f13_stats_are_rate_limited() -> None:
     probe = StatsProbe(Echo(), admin("acme:ops:1.0", rate=0.001, burst=3))
     codes = [(await probe.ask(id_text(OPS))).error.code for _ in range(5)]
     assert codes == [0, 0, 0, 10101, 10101]  # RESOURCE_EXHAUSTED past the burst
-    assert probe.node.counters["stats_refused_resource_exhausted"] == 2
+    assert probe.node.stats()["node"]["stats_refused_resource_exhausted"] == 2
 
 
 async def test_f13_a_client_node_never_answers_stats() -> None:

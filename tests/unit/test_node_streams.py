@@ -39,9 +39,9 @@ async def test_f7_chunks_from_a_peer_the_acl_refuses_are_dropped_and_counted() -
     rx = node.receive_stream("up", STRANGER)
     send(node, STRANGER, 0, b"x")
     send(node, STRANGER, 1, b"y", end=True)
-    assert node.streams.drops["sender_refused_by_acl"] == 2
+    assert node.core.drops["stream_sender_refused"] == 2
     assert rx.next_sequence == 0 and not rx.closed
-    assert node.stats()["streams"]["sender_refused_by_acl"] == 2
+    assert node.stats()["inbound"]["stream_sender_refused"] == 2
 
 
 async def test_f7_a_third_peer_cannot_inject_into_a_trusted_callers_stream() -> None:

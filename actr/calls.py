@@ -1,0 +1,224 @@
+"""Calling out: the caller's half of the path of one call (ARCHITECTURE.md).
+
+``Calls`` resolves a target (a type through route candidates, SIG-7, cached; or
+an id), gets a ready connection from the transport, writes the REQUEST, TELL or
+stream chunks, and waits for the answer that the inbound shell hands to the
+pending table. Deadlines live in the pending table alone: the node's one timer
+(actr/timer.py) fires at the next one and fails what expired with TIMED_OUT, so
+a call waits on its future and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.trace import SpanKind
+
+from actr import telemetry
+from actr.envelopes import encode
+from actr.errors import (
+    ActrError,
+    DecodeFailure,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    TimedOut,
+)
+from actr.identity import IdentityError, id_text, parse_id, parse_type
+from actr.pending import PendingTable
+from actr.protocol.actr_pb2 import ActrId, DataStream, Direction, PayloadType, RpcEnvelope
+from actr.signaling_client import SignalingClient
+from actr.streams import StreamSender
+from actr.transport import Peer, Transport
+
+__all__ = ["Calls", "payload_of"]
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+def payload_of(answer: RpcEnvelope) -> bytes:
+    """ENV-4: exactly one of payload or error; anything else is not a success."""
+    has_payload = answer.HasField("payload")
+    has_error = answer.HasField("error")
+    if has_error and not has_payload:
+        raise ActrError.from_proto(answer.error)
+    if has_payload and not has_error:
+        return answer.payload
+    raise Internal("response carries both or neither of payload and error")
+
+
+class Calls:
+    def __init__(
+        self,
+        signaling: SignalingClient,
+        transport: Transport,
+        pending: PendingTable[asyncio.Future[RpcEnvelope]],
+        deadline_added: Callable[[float], None],
+    ) -> None:
+        self.signaling = signaling
+        self.transport = transport
+        self.pending = pending
+        # Tells the node's timer of a new deadline (it re-arms if that one is earlier).
+        self._deadline_added = deadline_added
+        self._routes_by_type: dict[str, ActrId] = {}
+
+    # ---- routes ----
+
+    async def resolve(self, target: str | ActrId) -> ActrId:
+        if isinstance(target, ActrId):
+            return target
+        try:
+            if "@" in target:
+                return parse_id(target)
+            wanted = parse_type(target)
+        except IdentityError as e:
+            raise InvalidArgument(str(e)) from e
+        cached = self._routes_by_type.get(target)
+        if cached is not None:
+            return cached
+        candidates = await self.signaling.route_candidates(wanted, count=1)
+        if not candidates:
+            raise NotFound(f"no live actor of type {target}")
+        self._routes_by_type[target] = candidates[0]
+        return candidates[0]
+
+    def ready_peer(self, target: str | ActrId) -> Peer | None:
+        """The hot path: a known route with a ready connection, found without awaiting."""
+        remote = target if isinstance(target, ActrId) else self._routes_by_type.get(target)
+        if remote is None:
+            if isinstance(target, str) and "@" in target:
+                peer = self.transport.peer(target)
+                return peer if peer is not None and peer.ready.is_set() else None
+            return None
+        peer = self.transport.peer(id_text(remote))
+        return peer if peer is not None and peer.ready.is_set() else None
+
+    async def peer_for(self, target: str | ActrId) -> Peer:
+        remote = await self.resolve(target)
+        try:
+            return await self.transport.connect(remote)
+        except ActrError:
+            self.forget_route(id_text(remote))
+            raise
+
+    def forget_route(self, key: str) -> None:
+        for t, rid in list(self._routes_by_type.items()):
+            if id_text(rid) == key:
+                del self._routes_by_type[t]
+
+    # ---- calls ----
+
+    async def call(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        response_type: type[M],
+        *,
+        timeout: float = 10.0,
+        request_id: str | None = None,
+        signal: bool = False,
+    ) -> M:
+        payload = await self.call_raw(
+            target, route_key, request, timeout=timeout, request_id=request_id, signal=signal
+        )
+        reply = response_type()
+        try:
+            reply.ParseFromString(payload)
+        except DecodeError as e:
+            raise DecodeFailure(f"answer to {route_key} is not a {response_type.__name__}") from e
+        return reply
+
+    async def call_raw(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        *,
+        timeout: float = 10.0,
+        request_id: str | None = None,
+        signal: bool = False,
+    ) -> bytes:
+        if timeout <= 0:
+            raise InvalidArgument("timeout must be > 0")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        peer = self.ready_peer(target)
+        if peer is None:
+            try:
+                peer = await asyncio.wait_for(self.peer_for(target), timeout)
+            except TimeoutError as e:
+                where = target if isinstance(target, str) else id_text(target)
+                raise TimedOut(f"{route_key}: no connection to {where} within {timeout:g}s") from e
+        rid = request_id or uuid.uuid4().hex
+        env = RpcEnvelope(
+            route_key=route_key,
+            payload=encode(request),
+            direction=Direction.DIRECTION_REQUEST,
+            request_id=rid,
+            timeout_ms=max(1, int((deadline - loop.time()) * 1000)),
+        )
+        fut: asyncio.Future[RpcEnvelope] = loop.create_future()
+        with telemetry.tracer.start_as_current_span(
+            f"actr.call {route_key}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "actr.route_key": route_key,
+                "actr.target": peer.key,
+                "actr.request_id": rid,
+            },
+        ) as span:
+            telemetry.inject(env)
+            self.pending.add(rid, peer.key, deadline, fut)
+            self._deadline_added(deadline)
+            try:
+                ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
+                await peer.send(ptype, env.SerializeToString())
+                # Failed with TIMED_OUT by the node's timer at the deadline, with
+                # UNAVAILABLE when the connection goes (DC-6).
+                answer = await fut
+            except TimedOut as e:
+                raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
+            finally:
+                self.pending.remove(rid)
+            if answer.HasField("error"):
+                span.set_attribute("actr.error_code", answer.error.code)
+            return payload_of(answer)
+
+    def expire(self, now: float) -> None:
+        """The timer's part: calls whose deadline passed fail with TIMED_OUT."""
+        for entry in self.pending.expire(now):
+            if not entry.waiter.done():
+                entry.waiter.set_exception(TimedOut(f"no answer by the deadline ({entry.peer})"))
+
+    async def tell(self, target: str | ActrId, route_key: str, message: Message | bytes) -> None:
+        peer = self.ready_peer(target) or await self.peer_for(target)
+        env = RpcEnvelope(
+            route_key=route_key,
+            payload=encode(message),
+            direction=Direction.DIRECTION_TELL,
+            request_id=uuid.uuid4().hex,
+            timeout_ms=0,
+        )
+        await peer.send(PayloadType.RPC_RELIABLE, env.SerializeToString())
+
+    async def open_stream(
+        self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
+    ) -> StreamSender:
+        """A sender of one stream. ``latency_first`` uses the unordered channel with at
+        most 3 retransmissions (DC-1): the receiver still delivers in sequence order,
+        but a lost chunk stalls the stream, so use it for data that tolerates that."""
+        peer = await self.peer_for(target)
+        ptype = PayloadType.STREAM_LATENCY_FIRST if latency_first else PayloadType.STREAM_RELIABLE
+
+        async def send(chunk: DataStream) -> None:
+            await peer.send(ptype, chunk.SerializeToString())
+
+        return StreamSender(stream_id, send)

@@ -1,0 +1,116 @@
+"""Running one request's handler: from a stored envelope to its answer envelope.
+
+``Handling.handle`` checks the deadline the request waited in the mailbox
+(ENV-3), finds the route's handler, decodes the request, builds the handler's
+``Context``, runs it inside the handler span (ENV-7: a child of the caller's
+span), and turns what it returned or raised into a RESPONSE: the payload,
+APPLICATION_ERROR for an exception, the code of an ``ActrError``. It knows
+nothing of the mailbox or the transport: the scheduler acks and answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.trace import SpanKind
+
+from actr import telemetry
+from actr.actor import Actor, Context, Route, Runtime
+from actr.envelopes import encode, error_answer, payload_answer
+from actr.errors import ActrError, ErrorCode
+from actr.identity import parse_id
+from actr.mailbox import MailboxRecord
+from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+
+__all__ = ["Handling"]
+
+log = logging.getLogger(__name__)
+
+
+class Handling:
+    def __init__(
+        self,
+        actor: Actor,
+        runtime: Runtime,
+        counters: Counter[str],
+        hook: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.actor = actor
+        self.routes: dict[str, Route] = type(actor).routes()
+        self.runtime = runtime
+        self.counters = counters
+        # Runs a lifecycle hook (on_error) in the background.
+        self._hook = hook
+
+    async def handle(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
+        """The answer to ``env`` (a TELL's is built too, and not sent)."""
+        with telemetry.remote_parent(env):
+            attrs = {
+                "actr.route_key": env.route_key,
+                "actr.caller": record.caller,
+                "actr.request_id": env.request_id,
+            }
+            wait = telemetry.tracer.start_span(
+                "actr.mailbox_wait",
+                attributes=attrs,
+                start_time=int(record.accepted_at * 1e9),
+            )
+            wait.end()
+            with telemetry.tracer.start_as_current_span(
+                f"actr.handle {env.route_key}", kind=SpanKind.SERVER, attributes=attrs
+            ) as span:
+                reply = await self._run(record, env)
+                if reply.HasField("error"):
+                    span.set_attribute("actr.error_code", reply.error.code)
+        return reply
+
+    async def _run(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
+        if env.direction == Direction.DIRECTION_REQUEST:
+            waited = time.time() - record.accepted_at
+            if waited * 1000 > env.timeout_ms:
+                self.counters["expired_in_mailbox"] += 1
+                return error_answer(
+                    env, ErrorCode.TIMED_OUT, f"deadline passed after {waited:.3f}s in mailbox"
+                )
+        route = self.routes.get(env.route_key)
+        if route is None:
+            return error_answer(env, ErrorCode.UNKNOWN_ROUTE, f"no handler for {env.route_key}")
+        request: Message | bytes = env.payload
+        if route.request_type is not None:
+            msg = route.request_type()
+            try:
+                msg.ParseFromString(env.payload)
+            except DecodeError:
+                return error_answer(
+                    env,
+                    ErrorCode.DECODE_FAILURE,
+                    f"payload is not a {route.request_type.DESCRIPTOR.full_name}",
+                )
+            request = msg
+        ctx = Context(
+            self.runtime,
+            caller=parse_id(record.caller),
+            request_id=env.request_id,
+            metadata={m.key: m.value for m in env.metadata},
+            attempt=record.attempts,
+        )
+        handler = getattr(self.actor, route.method_name)
+        try:
+            result = await handler(request, ctx)
+        except ActrError as e:
+            return error_answer(env, e.raw_code, e.message)
+        except Exception as e:
+            log.warning("handler_failed route=%s error=%r", env.route_key, e)
+            self.counters["handler_failed"] += 1
+            self._hook(self.actor.on_error(ctx, e))
+            return error_answer(env, ErrorCode.APPLICATION_ERROR, f"{type(e).__name__}: {e}")
+        try:
+            payload = b"" if result is None else encode(result)
+        except Exception as e:
+            return error_answer(env, ErrorCode.INTERNAL, f"handler result not encodable: {e}")
+        return payload_answer(env, payload)

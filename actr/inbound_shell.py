@@ -1,0 +1,123 @@
+"""Carrying out the inbound core's decisions (actr/inbound.py) with I/O.
+
+``Inbound.on_message`` is the transport's message callback: it asks the core
+what to do with one message, then does it: commit an accepted request to the
+mailbox (MBX-1) and answer what the mailbox says of it (a stored answer for a
+duplicate, ENV-6; RESOURCE_EXHAUSTED past the bound, MBX-5; UNAVAILABLE when
+the database fails), wake a pending call, deliver a chunk, or send an answer
+the core built. ``answer`` sends any RESPONSE back to its caller; the
+scheduler uses it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from actr.envelopes import error_answer
+from actr.errors import ActrError, ErrorCode, ResourceExhausted
+from actr.inbound import Accept, Answer, Deliver, InboundCore, Resolve, RuntimeRoute
+from actr.mailbox import Mailbox, Outcome
+from actr.pending import PendingTable
+from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+from actr.streams import StreamRegistry
+from actr.transport import Peer, Transport
+
+__all__ = ["Inbound"]
+
+log = logging.getLogger(__name__)
+
+
+class Inbound:
+    def __init__(
+        self,
+        core: InboundCore,
+        transport: Transport,
+        pending: PendingTable[asyncio.Future[RpcEnvelope]],
+        streams: StreamRegistry,
+        counters: Counter[str],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        runtime_route: Callable[[RpcEnvelope], bytes],
+    ) -> None:
+        self.core = core
+        self.transport = transport
+        self.pending = pending
+        self.streams = streams
+        self.counters = counters
+        self.mailbox: Mailbox | None = None  # set once opened; None on a client
+        self._spawn = spawn
+        # The body of an admitted runtime route's answer (EXT-1).
+        self._runtime_route = runtime_route
+
+    def on_message(self, peer: Peer, ptype: int, data: bytes) -> None:
+        now = asyncio.get_running_loop().time()
+        action = self.core.receive(peer.remote, ptype, data, now)
+        if isinstance(action, Resolve):
+            env = action.envelope
+            entry = self.pending.resolve(env.request_id, peer.key)
+            if entry is not None and not entry.waiter.done():
+                entry.waiter.set_result(env)
+        elif isinstance(action, Accept):
+            self._spawn(self._accept(peer.key, action))
+        elif isinstance(action, Deliver):
+            self.streams.deliver(peer.key, action.chunk)
+        elif isinstance(action, Answer):
+            self._spawn(self.answer(peer.key, action.payload_type, action.data))
+        elif isinstance(action, RuntimeRoute):
+            body = self._runtime_route(action.envelope)
+            self._spawn(self.answer(peer.key, action.payload_type, body))
+        # Drop: counted by the core.
+
+    async def _accept(self, caller: str, action: Accept) -> None:
+        env = action.envelope
+        is_request = env.direction == Direction.DIRECTION_REQUEST
+        box = self.mailbox
+        assert box is not None  # the core accepts nothing on a node without one
+        try:
+            result = await box.enqueue(
+                caller=caller,
+                request_id=env.request_id,
+                priority=action.priority,
+                payload_type=action.payload_type,
+                envelope=action.raw,
+            )
+        except ResourceExhausted as e:
+            # MBX-5: refused, never silently dropped; the caller sees why.
+            self.counters["refused_mailbox_full"] += 1
+            if is_request:
+                await self._refuse(caller, action, ErrorCode.RESOURCE_EXHAUSTED, e.message)
+            return
+        except Exception as e:
+            # Not committed (disk full, I/O error): refused, so the caller retries
+            # rather than waits for its deadline.
+            self.counters["refused_mailbox_error"] += 1
+            log.error("enqueue_failed caller=%s request_id=%s error=%r", caller, env.request_id, e)
+            if is_request:
+                await self._refuse(caller, action, ErrorCode.UNAVAILABLE, f"mailbox failed: {e}")
+            return
+        if result.outcome is Outcome.DUPLICATE_ANSWERED:
+            self.counters["duplicate_answered"] += 1
+            if is_request and result.answer is not None:
+                await self.answer(caller, action.payload_type, result.answer)
+        elif result.outcome is Outcome.DUPLICATE_PENDING:
+            self.counters["duplicate_pending"] += 1
+
+    async def _refuse(self, caller: str, action: Accept, code: ErrorCode, message: str) -> None:
+        reply = error_answer(action.envelope, code, message)
+        await self.answer(caller, action.payload_type, reply.SerializeToString())
+
+    async def answer(self, caller: str, ptype: int, data: bytes) -> None:
+        peer = self.transport.peer(caller)
+        if peer is None:
+            # The caller retries with the same request_id and gets the stored answer.
+            self.counters["answer_undeliverable"] += 1
+            log.warning("answer_undeliverable caller=%s", caller)
+            return
+        try:
+            await peer.send(ptype, data)
+        except ActrError as e:
+            self.counters["answer_undeliverable"] += 1
+            log.warning("answer_send_failed caller=%s error=%s", caller, e)

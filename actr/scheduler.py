@@ -1,0 +1,208 @@
+"""The scheduler: mailbox -> handler -> ack -> answer, at most N handlers at a time.
+
+Rows are taken from the mailbox only when a handler is free to run them, so the
+database's order decides (MBX-2: HIGH first, then FIFO) and a row handed out is
+a row being handled, which is what the dead-letter count (MBX-4) counts. A
+handler's ack is submitted before its answer is sent and commits with the next
+batch while the next handler starts. A request its process died with
+(``Mailbox.recovered``) runs with nothing beside it, so that if it is what
+kills the process only its own attempts count.
+
+On stop, the loop ends, running handlers get ``stop_grace`` to finish and
+answer, and those still running are cancelled and their requests requeued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.message import DecodeError
+
+from actr.handling import Handling
+from actr.mailbox import Mailbox, MailboxRecord
+from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger(__name__)
+
+# Sends an answer: (caller key, payload type, encoded RESPONSE).
+AnswerFn = Callable[[str, int, bytes], Awaitable[None]]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        handling: Handling,
+        answer: AnswerFn,
+        counters: Counter[str],
+        *,
+        max_concurrent: int,
+        stop_grace: float,
+    ) -> None:
+        self.mailbox = mailbox
+        self.handling = handling
+        self._answer = answer
+        self.counters = counters
+        self.max_concurrent = max_concurrent
+        self.stop_grace = stop_grace
+        self.running: set[asyncio.Task[None]] = set()  # handlers at work
+        self._slot_freed = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._loop = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Ends the loop; running handlers finish within the grace or are requeued."""
+        self._stopping = True
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        if self.running:
+            await asyncio.wait(self.running, timeout=self.stop_grace)
+            for task in list(self.running):
+                task.cancel()
+            await asyncio.gather(*self.running, return_exceptions=True)
+
+    async def _run(self) -> None:
+        box = self.mailbox
+        while not self._stopping and not box.closed:
+            free = self.max_concurrent - len(self.running)
+            if free <= 0:
+                await self._a_handler_finished()
+                continue
+            # A long poll: a request reaching an idle actor is queued and handed out
+            # in one commit.
+            taking = box.dequeue(free, wait=True)
+            try:
+                batch = await taking
+            except asyncio.CancelledError:
+                # Stopped just as rows were handed out: no handler got them.
+                if taking.done() and not taking.cancelled() and taking.exception() is None:
+                    for record in taking.result():
+                        box.give_back(record)
+                raise
+            except Exception:
+                # The database is failing (disk full, I/O error): keep trying, slowly.
+                log.exception("scheduler_dequeue_failed")
+                self.counters["dequeue_failed"] += 1
+                await asyncio.sleep(1.0)
+                continue
+            if len(batch) == 1 and box.recovered(batch[0]):
+                await self._run_recovered(batch[0])
+                continue
+            for record in batch:
+                if self._stopping:
+                    box.give_back(record)
+                    continue
+                self._start_handler(record)
+
+    async def _run_recovered(self, record: MailboxRecord) -> None:
+        """MBX-4: a request its process died with runs with no handler beside it.
+        Handlers already running get ``stop_grace`` to finish first; one still
+        running then (it may wait for a request queued behind this one) runs on
+        beside it rather than stall the actor."""
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.stop_grace):
+                    while self.running:
+                        await self._a_handler_finished()
+        except asyncio.CancelledError:
+            self.mailbox.give_back(record)  # stopped before it ran
+            raise
+        if self._stopping:
+            self.mailbox.give_back(record)
+            return
+        await asyncio.wait({self._start_handler(record)})
+
+    def _start_handler(self, record: MailboxRecord) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._run_one(record))
+        self.running.add(task)
+        task.add_done_callback(self._handler_done)
+        return task
+
+    async def _a_handler_finished(self) -> None:
+        self._slot_freed.clear()
+        await self._slot_freed.wait()
+
+    def _handler_done(self, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        self._slot_freed.set()
+
+    async def _run_one(self, record: MailboxRecord) -> None:
+        try:
+            answer = await self._process(record)
+        except asyncio.CancelledError:
+            # Stopped before it was answered: it goes back to the queue.
+            await asyncio.shield(self.mailbox.requeue(record))
+            raise
+        except Exception as e:
+            # A fault of the runtime, not of the handler (its errors are answers). Left
+            # in flight, the request would wait for a restart and its caller's retries
+            # be refused as pending: it goes again until it has failed max_attempts
+            # times, then to the dead letters, whose answer its caller's retry gets.
+            log.exception("process_failed seq=%d request_id=%s", record.seq, record.request_id)
+            self.counters["process_failed"] += 1
+            try:
+                if await self.mailbox.fail(record, f"runtime error: {e!r}"):
+                    self.counters["dead_lettered"] += 1
+            except Exception:
+                # The database fails too: in flight until a restart redelivers it.
+                log.exception("process_failed_left_in_flight seq=%d", record.seq)
+            return
+        # Acked (submitted) already: whatever happens to the send, the request is
+        # done; it is never requeued or dead-lettered from here on (its caller's
+        # retry gets the stored answer).
+        if answer is not None:
+            try:
+                await self._answer(record.caller, record.payload_type, answer)
+            except Exception:
+                self.counters["answer_undeliverable"] += 1
+                log.exception("answer_failed caller=%s seq=%d", record.caller, record.seq)
+
+    async def _process(self, record: MailboxRecord) -> bytes | None:
+        """Runs the handler and submits the ack; returns the answer to send (None for
+        a tell, or a request dead-lettered here)."""
+        env = RpcEnvelope()
+        try:
+            env.ParseFromString(record.envelope)
+        except DecodeError:
+            # MBX-4: a stored envelope that does not decode never will: dead letter at once.
+            await self.mailbox.dead_letter(record, "stored envelope does not decode")
+            self.counters["dead_lettered"] += 1
+            return None
+        reply = await self.handling.handle(record, env)
+        data = reply.SerializeToString() if env.direction == Direction.DIRECTION_REQUEST else None
+        # Submitted before the send, outside the requeue-on-stop and fault paths: a
+        # request that ran is never put back. A crash before it commits redelivers
+        # the request, as a crash during the handler would.
+        self._ack(record, data)
+        return data
+
+    def _ack(self, record: MailboxRecord, data: bytes | None, delay: float = 0.5) -> None:
+        box = self.mailbox
+        if box.closed:
+            return  # left in flight: the next start redelivers it
+
+        def done(fut: asyncio.Future[None]) -> None:
+            if fut.cancelled() or fut.exception() is None:
+                return
+            # The database is failing (disk full, I/O error): try again, backing off,
+            # or the request's duplicates would be refused as pending until a restart.
+            self.counters["ack_failed"] += 1
+            log.error(
+                "ack_failed seq=%d retry_in=%.1f error=%r", record.seq, delay, fut.exception()
+            )
+            asyncio.get_running_loop().call_later(
+                delay, self._ack, record, data, min(delay * 2, 30.0)
+            )
+
+        box.ack_nowait(record, data).add_done_callback(done)
