@@ -11,14 +11,11 @@ import asyncio
 import base64
 import binascii
 import importlib
-import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Coroutine
-from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +25,16 @@ from google.protobuf.message import DecodeError, Message
 from actr import config as config_mod
 from actr import telemetry
 from actr.actor import Actor
+from actr.cli_mailbox import UsageError, mailbox_command, positive_int
 from actr.client import connect
 from actr.data_dir import DataDirInUse
 from actr.errors import ActrError
 from actr.identity import IdentityError, id_text, parse_type, type_text
-from actr.mailbox import DeadLetter, Mailbox
 from actr.node import CLIENT_TYPE, Node, StartAborted
-from actr.protocol.actr_pb2 import RpcEnvelope
 
 log = logging.getLogger(__name__)
 
 SECRET_ENV = "ACTR_REALM_SECRET"
-
-
-class UsageError(Exception):
-    pass
 
 
 def _run_loop(coro: Coroutine[Any, Any, int]) -> int:
@@ -214,110 +206,6 @@ async def _discover(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mailbox_path(target: str) -> Path:
-    """A data dir, a mailbox.db file, or an actr.toml naming the data dir."""
-    path = Path(target)
-    if path.suffix == ".toml":
-        cfg = config_mod.load(path)
-        if cfg.data_dir is None:
-            raise UsageError(f"{path} names no [actor] data_dir")
-        path = cfg.data_dir
-    if path.is_dir():
-        path = path / "mailbox.db"
-    if not path.is_file():
-        raise UsageError(f"no mailbox at {path}")
-    return path
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _route_of(envelope: bytes) -> str:
-    env = RpcEnvelope()
-    try:
-        env.ParseFromString(envelope)
-    except DecodeError:
-        return "<undecodable>"
-    return env.route_key
-
-
-def _dead_letter_json(d: DeadLetter, *, envelope: bool) -> dict[str, Any]:
-    r = d.record
-    out: dict[str, Any] = {
-        "seq": r.seq,
-        "caller": r.caller,
-        "request_id": r.request_id,
-        "route_key": _route_of(r.envelope),
-        "priority": r.priority,
-        "payload_type": r.payload_type,
-        "attempts": r.attempts,
-        "accepted_at": _when(r.accepted_at),
-        "failed_at": _when(d.failed_at),
-        "reason": d.reason,
-    }
-    if envelope:
-        out["envelope_b64"] = base64.b64encode(r.envelope).decode()
-    return out
-
-
-async def _mailbox_cmd(args: argparse.Namespace) -> int:
-    # recover=False: the daemon may be running; only it moves rows in flight.
-    box = await Mailbox.open(_mailbox_path(args.target), recover=False)
-    try:
-        if args.command == "mailbox":
-            st = await box.stats()
-            if args.json:
-                print(json.dumps(asdict(st)))
-            else:
-                age = "-" if st.oldest_age is None else f"{st.oldest_age:.1f}s"
-                print(
-                    f"queued      {st.queued} (HIGH {st.queued_by_priority.get(0, 0)},"
-                    f" NORMAL {st.queued_by_priority.get(1, 0)})"
-                )
-                print(f"in flight   {st.in_flight}")
-                print(f"oldest      {age}")
-                print(f"dead        {st.dead_letters}")
-                print(f"answers     {st.answers_kept} kept for duplicates")
-            return 0
-        if args.action == "list":
-            letters = await box.dead_letters(args.limit)
-            if args.json:
-                for d in letters:
-                    print(json.dumps(_dead_letter_json(d, envelope=False)))
-                return 0
-            if not letters:
-                print("no dead letters", file=sys.stderr)
-                return 0
-            print("seq\tfailed_at\tcaller\trequest_id\troute_key\tattempts\treason")
-            for d in letters:
-                r = d.record
-                print(
-                    f"{r.seq}\t{_when(d.failed_at)}\t{r.caller}\t{r.request_id}\t"
-                    f"{_route_of(r.envelope)}\t{r.attempts}\t{d.reason}"
-                )
-            return 0
-        if args.action == "show":
-            if not args.seq:
-                raise UsageError("dlq show needs sequence numbers")
-            found = await box.dead_letters(len(args.seq), seqs=args.seq)
-            if not found:
-                raise UsageError("no such dead letter")
-            for d in found:
-                print(json.dumps(_dead_letter_json(d, envelope=True), indent=2))
-            return 0
-        if not args.seq and not args.all:
-            raise UsageError(f"dlq {args.action} needs sequence numbers or --all")
-        seqs = None if args.all else args.seq
-        if args.action == "replay":
-            print(f"replayed {await box.replay(seqs)}")
-        else:
-            print(f"purged {await box.purge(seqs)}")
-        return 0
-    finally:
-        await box.close()
-
-
 def _add_connection_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="take signaling settings from this actr.toml")
     p.add_argument("--signaling", help="signaling server URL")
@@ -338,13 +226,6 @@ def _add_connection_args(p: argparse.ArgumentParser) -> None:
         action="append",
         help="ICE host address to use (repeatable), e.g. 127.0.0.1",
     )
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -382,7 +263,7 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_argument("target", help="data dir, mailbox.db or actr.toml")
     dlq.add_argument("seq", nargs="*", type=int, help="sequence numbers")
     dlq.add_argument("--all", action="store_true", help="replay or purge every dead letter")
-    dlq.add_argument("--limit", type=_positive_int, default=100, help="list at most this many")
+    dlq.add_argument("--limit", type=positive_int, default=100, help="list at most this many")
     dlq.add_argument("--json", action="store_true", help="list: one JSON object per line")
 
     discover = sub.add_parser("discover", help="list the live actor types")
@@ -409,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "discover":
             return _run_loop(_discover(args))
         if args.command in ("mailbox", "dlq"):
-            return asyncio.run(_mailbox_cmd(args))
+            return asyncio.run(mailbox_command(args))
         return _run_loop(_call(args))
     except (config_mod.ConfigError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
