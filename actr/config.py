@@ -69,7 +69,7 @@ from typing import Any
 from actr.admin import AdminConfig, CallerPattern
 from actr.framing import DEFAULT_MAX_MESSAGE
 from actr.mailbox import MailboxLimits
-from actr.transport import TransportConfig
+from actr.transport.config import TransportConfig
 
 
 class ConfigError(ValueError):

@@ -135,6 +135,11 @@ class SignalingClient:
         self.on_connection_change: Callable[[bool], None] | None = None
         self.reconnects = 0
 
+    def listen_relays(self, on_relay: RelayHandler, on_relay_error: RelayErrorHandler) -> None:
+        """Relays from peers go to ``on_relay``, the server's refusals to ``on_relay_error``."""
+        self.on_relay = on_relay
+        self.on_relay_error = on_relay_error
+
     @property
     def base(self) -> str:
         return self.urls[self._url_index]

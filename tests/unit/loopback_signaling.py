@@ -30,6 +30,9 @@ class LoopbackSignaling:
         self.rule = rule
         self.sent: list[ActrRelay] = []
 
+    def listen_relays(self, on_relay: Any, on_relay_error: Any) -> None:
+        self.on_relay, self.on_relay_error = on_relay, on_relay_error
+
     def _hand(self, to: LoopbackSignaling, relay: ActrRelay) -> None:
         assert to.on_relay is not None
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(to.on_relay(relay)))
