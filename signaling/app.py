@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from actr.wire import REGISTER_PATH, RENEW_PATH, SIGNALING_MAX_FRAME, SOCKET_PATH
 from signaling.cluster import Cluster, new_node_id
 from signaling.config import Config
 from signaling.credentials import CredentialAuthority, load_or_create_key
 from signaling.metrics import Metrics
 from signaling.registration import register, renew, signing_pubkey
-from signaling.socket import MAX_FRAME, signaling_socket
+from signaling.socket import signaling_socket
 from signaling.state import STATE, State
 
 __all__ = ["create_app", "sweep_period"]
@@ -61,16 +62,16 @@ def create_app(
         live=lambda: state.registry.live_count,
         node=node,
     )
-    # Only /ais/* read bodies; WebSocket frames have their own limit (socket.MAX_FRAME).
+    # Only /ais/* read bodies; WebSocket frames have their own limit (SIGNALING_MAX_FRAME).
     app = web.Application(
-        client_max_size=config.limits.max_registration_bytes or MAX_FRAME,
+        client_max_size=config.limits.max_registration_bytes or SIGNALING_MAX_FRAME,
         middlewares=[headers_read],
     )
     app[STATE] = state
-    app.router.add_post("/ais/register", register)
-    app.router.add_post("/ais/renew", renew)
+    app.router.add_post(REGISTER_PATH, register)
+    app.router.add_post(RENEW_PATH, renew)
     app.router.add_get("/ais/signing-pubkey", signing_pubkey)
-    app.router.add_get("/signaling/ws", signaling_socket)
+    app.router.add_get(SOCKET_PATH, signaling_socket)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/stats", stats)
     app.router.add_get("/metrics", metrics.handle)

@@ -42,6 +42,7 @@ from actr.protocol.signaling_pb2 import (
     UnsubscribeActrUpResponse,
 )
 from actr.protocol.webrtc_pb2 import RoleAssignment
+from actr.wire import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY
 from signaling.config import Limits
 from signaling.credentials import CredentialAuthority, CredentialError
 from signaling.envelopes import (
@@ -83,10 +84,6 @@ DEFAULT_CANDIDATES = 16
 MAX_CANDIDATES = 1024
 # SIG-7: an actor that missed this many ping intervals is taken offline.
 MISSED_PINGS = 3
-
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
 
 
 @dataclass(frozen=True, slots=True)

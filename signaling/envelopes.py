@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError
 from actr.errors import ErrorCode
 from actr.protocol.actr_pb2 import ActrId, ErrorResponse
 from actr.protocol.signaling_pb2 import ActrRelay, SignalingEnvelope, SignalingToActr
+from actr.wire import ENVELOPE_VERSION
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -24,8 +25,6 @@ __all__ = [
     "relay_from_server",
     "to_actr",
 ]
-
-ENVELOPE_VERSION = 2
 
 
 class EnvelopeDecodeError(Exception):

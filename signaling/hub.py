@@ -20,6 +20,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from actr.wire import CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER
 from signaling.dispatcher import Action, Announce, Deliver, Disconnect, Forward
 from signaling.events import Event
 from signaling.stats import Stats
@@ -29,8 +30,6 @@ __all__ = ["Connection", "Hub"]
 log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 1024
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_GOING_AWAY = 1001
 # How long a closing socket may take to finish its close handshake.
 CLOSE_TIMEOUT = 5.0
 

@@ -45,6 +45,7 @@ from actr.protocol.actr_pb2 import (
     RenewCredentialRequest,
     SigningPubkey,
 )
+from actr.wire import PROTOBUF_CONTENT_TYPE, REALM_SECRET_HEADER
 from signaling.cluster import ClusterConflict, ClusterUnavailable
 from signaling.config import ConfigError
 from signaling.inbound import registration_problem
@@ -54,8 +55,6 @@ from signaling.state import STATE, State
 from signaling.turn import turn_credential
 
 __all__ = [
-    "PROTOBUF",
-    "REALM_SECRET_HEADER",
     "register",
     "renew",
     "signing_pubkey",
@@ -63,8 +62,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REALM_SECRET_HEADER = "x-actrix-realm-secret"
-PROTOBUF = "application/x-protobuf"
 _RENEWAL_TOKEN_LEN = 32
 # Compared against when the realm is unknown, so timing does not reveal which realms exist.
 _NO_SECRET = secrets.token_bytes(32)
@@ -82,7 +79,9 @@ class _Refused(Exception):
 
 
 def _protobuf(msg: Message, status: int = 200) -> web.Response:
-    return web.Response(body=msg.SerializeToString(), status=status, content_type=PROTOBUF)
+    return web.Response(
+        body=msg.SerializeToString(), status=status, content_type=PROTOBUF_CONTENT_TYPE
+    )
 
 
 def _error(e: _Refused) -> web.Response:

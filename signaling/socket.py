@@ -19,6 +19,13 @@ from collections.abc import Mapping
 
 from aiohttp import WebSocketError, WSMsgType, web
 
+from actr.wire import (
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_UNSUPPORTED_DATA,
+    SIGNALING_MAX_FRAME,
+)
 from signaling.cluster import ClusterUnavailable
 from signaling.credentials import CredentialError
 from signaling.hub import CLOSE_TIMEOUT, Connection
@@ -26,15 +33,10 @@ from signaling.limits import FloodGuard, Verdict
 from signaling.registry import ActorRecord
 from signaling.state import STATE, State
 
-__all__ = ["MAX_FRAME", "SocketRefused", "authorize", "decode_b64", "signaling_socket"]
+__all__ = ["SocketRefused", "authorize", "decode_b64", "signaling_socket"]
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME = 1024 * 1024
-CLOSE_NORMAL = 1000
-CLOSE_UNSUPPORTED_DATA = 1003
-CLOSE_MESSAGE_TOO_BIG = 1009
-CLOSE_POLICY = 1008
 # Query values are a few hundred bytes; refuse to base64-decode anything much longer.
 _MAX_QUERY_VALUE = 4096
 
@@ -121,7 +123,9 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
         log.info("socket_refused reason=%s detail=%s peer=%s", e.reason, e, request.remote)
         return web.Response(status=401, text=f"unauthorized: {e}\n")
     # Close handshakes must end before Connection.finish gives up on them.
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, compress=False, timeout=CLOSE_TIMEOUT - 1)
+    ws = web.WebSocketResponse(
+        max_msg_size=SIGNALING_MAX_FRAME, compress=False, timeout=CLOSE_TIMEOUT - 1
+    )
     if not ws.can_prepare(request).ok:
         return web.Response(status=400, text="expected a WebSocket upgrade\n")
 

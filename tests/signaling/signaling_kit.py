@@ -28,7 +28,7 @@ from actr.protocol.actr_pb2 import (
 )
 from actr.protocol.signaling_pb2 import ActrRelay, ActrToSignaling, SignalingEnvelope
 from actr.protocol.webrtc_pb2 import IceCandidate
-from signaling.registration import REALM_SECRET_HEADER
+from actr.wire import REALM_SECRET_HEADER
 
 TIMEOUT = 5.0
 REALMS = {1: "secret-one", 2: "secret-two"}
