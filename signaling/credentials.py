@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from actr.identity import id_text
 from actr.protocol.actr_pb2 import ActrId, AIdCredential, IdentityClaims
-from signaling.config import ConfigError
+from signaling.config_values import ConfigError
 
 __all__ = [
     "CredentialAuthority",

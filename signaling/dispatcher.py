@@ -43,7 +43,7 @@ from actr.protocol.signaling_pb2 import (
 )
 from actr.protocol.webrtc_pb2 import RoleAssignment
 from actr.wire import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY
-from signaling.config import Limits
+from signaling.config_limits import Limits
 from signaling.credentials import CredentialAuthority, CredentialError
 from signaling.envelopes import (
     EnvelopeDecodeError,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from actr.protocol.actr_pb2 import ActrType, RegisterRequest, ServiceSpec
 from actr.protocol.signaling_pb2 import ActrToSignaling
-from signaling.config import Limits
+from signaling.config_limits import Limits
 
 __all__ = ["clip", "registration_problem", "request_problem", "type_problem"]
 

@@ -47,7 +47,7 @@ from actr.protocol.actr_pb2 import (
 )
 from actr.wire import PROTOBUF_CONTENT_TYPE, REALM_SECRET_HEADER
 from signaling.cluster import ClusterConflict, ClusterUnavailable
-from signaling.config import ConfigError
+from signaling.config_values import ConfigError
 from signaling.inbound import registration_problem
 from signaling.registry import ActorRecord, TokenStanding
 from signaling.serials import clock_floor

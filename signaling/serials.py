@@ -28,7 +28,7 @@ import logging
 import os
 from pathlib import Path
 
-from signaling.config import ConfigError
+from signaling.config_values import ConfigError
 
 __all__ = ["BLOCK", "SerialBook", "clock_floor", "serial_file_for"]
 
