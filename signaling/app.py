@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from actr.wire import REGISTER_PATH, RENEW_PATH, SIGNALING_MAX_FRAME, SOCKET_PATH
 from signaling.cluster import Cluster, new_node_id
 from signaling.config import Config
-from signaling.credentials import CredentialAuthority, load_or_create_key
+from signaling.credentials import CredentialAuthority
 from signaling.metrics import Metrics
 from signaling.registration import register, renew, signing_pubkey
+from signaling.signing_key import load_or_create_key
 from signaling.socket import signaling_socket
 from signaling.state import STATE, State
 

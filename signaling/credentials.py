@@ -4,16 +4,13 @@ A credential is ``AIdCredential{key_id, claims, signature}`` where ``claims`` is
 an encoded ``IdentityClaims{realm_id, actor_id (text form), expires_at}`` and
 ``signature`` is Ed25519 over exactly those bytes. Verification works on the
 bytes as received, never on a re-encoding, so a client's encoder choices cannot
-change what was signed.
+change what was signed. No I/O: the key comes in (``signing_key`` reads and writes
+its file), time is passed in.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -24,18 +21,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from actr.identity import id_text
 from actr.protocol.actr_pb2 import ActrId, AIdCredential, IdentityClaims
-from signaling.config_values import ConfigError
 
 __all__ = [
     "CredentialAuthority",
     "CredentialError",
     "VerifiedClaims",
-    "load_or_create_key",
 ]
 
-log = logging.getLogger(__name__)
-
-_RAW_KEY_LEN = 32
 _SIGNATURE_LEN = 64
 # Claims are three short fields; anything bigger is not ours.
 _MAX_CLAIMS_LEN = 1024
@@ -110,63 +102,11 @@ class CredentialAuthority:
         return VerifiedClaims(decoded.realm_id, decoded.actor_id, decoded.expires_at)
 
 
-def load_or_create_key(path: Path | None) -> Ed25519PrivateKey:
-    """The key at ``path`` (raw 32 bytes or PEM), created there if missing; None: in memory."""
-    if path is None:
-        log.info("signing_key_generated storage=memory")
-        return Ed25519PrivateKey.generate()
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return _create_key_file(path)
-    except OSError as e:
-        raise ConfigError(f"cannot read signing key file {path}: {e.strerror or e}") from None
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        # F14: whoever reads it issues credentials for any ActrId; whoever writes it
-        # swaps in a key of their own.
-        raise ConfigError(
-            f"signing key file {path} has mode {mode:04o}: group or others may read or "
-            f"write it; make it the server's own (chmod 600 {path})"
-        )
-    key = _parse_key(data, path)
-    log.info("signing_key_loaded path=%s", path)
-    return key
+def __getattr__(name: str) -> object:
+    """``load_or_create_key`` moved to ``signaling.signing_key`` (it does file I/O); older
+    imports of it from here still work, without this module importing that one."""
+    if name == "load_or_create_key":
+        from signaling.signing_key import load_or_create_key
 
-
-def _parse_key(data: bytes, path: Path) -> Ed25519PrivateKey:
-    if len(data) == _RAW_KEY_LEN:
-        return Ed25519PrivateKey.from_private_bytes(data)
-    if data.lstrip().startswith(b"-----BEGIN"):
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as e:
-            raise ConfigError(f"signing key file {path} is not a readable PEM key: {e}") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ConfigError(f"signing key file {path} holds a {type(key).__name__}, not Ed25519")
-        return key
-    raise ConfigError(
-        f"signing key file {path} must hold a raw 32-byte Ed25519 key or a PEM private key "
-        f"(found {len(data)} bytes)"
-    )
-
-
-def _create_key_file(path: Path) -> Ed25519PrivateKey:
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: never overwrite a key another process wrote in the meantime.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-    except FileExistsError:
-        return _parse_key(path.read_bytes(), path)
-    except OSError as e:
-        raise ConfigError(f"cannot create signing key file {path}: {e.strerror or e}") from None
-    log.info("signing_key_created path=%s", path)
-    return key
+        return load_or_create_key
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

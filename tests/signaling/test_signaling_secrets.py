@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from signaling.config import Config, ConfigError, check_exposure, load_config, parse_config
-from signaling.credentials import load_or_create_key
+from signaling.signing_key import load_or_create_key
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG = "q8V1pZ0r3k9sYb2nW7x4"
