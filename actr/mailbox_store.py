@@ -1,24 +1,37 @@
-"""The mailbox's SQL: its schema, and the statements that run on aiosqlite's
-connection thread (plain functions over a ``sqlite3.Connection``, no asyncio),
-for the batches of ``actr.mailbox`` and for the dead-letter tools."""
+"""The mailbox's SQL: its schema, and plain functions over a ``sqlite3.Connection``
+(no asyncio, no protocol): the statements of ``actr.mailbox_rules``'s batches and
+of the dead-letter tools. Every function here runs on the connection's one thread.
+
+A row of ``messages`` is either READY (queued, waiting to be handed out) or
+IN_FLIGHT (handed out, not acked yet): ``RowState``. What a dead letter's
+duplicates are answered is the caller's to say (``bury``'s ``answer_for``).
+"""
 
 from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, NamedTuple
 
-from google.protobuf.message import DecodeError
 
-from actr.envelopes import error_answer
-from actr.errors import ErrorCode
-from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+class RowState(IntEnum):
+    """The ``state`` column of a ``messages`` row."""
 
-QUEUED = 0
-IN_FLIGHT = 1
+    READY = 0  # queued: handed out by the next dequeue that reaches it
+    IN_FLIGHT = 1  # handed out: acked, failed, dead-lettered or put back next
+
+
+READY = int(RowState.READY)
+IN_FLIGHT = int(RowState.IN_FLIGHT)
 _IN_CHUNK = 400  # keys per "IN (...)" query, well under SQLite's variable limit
+
+# What a duplicate of a dead-lettered request is answered, from its stored
+# envelope and the reason (None: nothing, as for a TELL).
+AnswerFor = Callable[[bytes, str], bytes | None]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -72,6 +85,36 @@ class MailboxRecord(NamedTuple):
     accepted_at: float
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    record: MailboxRecord
+    reason: str
+    failed_at: float
+
+
+@dataclass(frozen=True)
+class MailboxStats:
+    queued: int
+    in_flight: int
+    queued_by_priority: dict[int, int]
+    oldest_age: float | None
+    dead_letters: int
+    answers_kept: int
+
+
+def prepare(db: sqlite3.Connection) -> None:
+    """Sets the connection up (WAL) and brings the file to SCHEMA. The connection
+    must be in autocommit mode (``isolation_level=None``): ``transaction`` begins
+    and ends every transaction itself."""
+    db.execute("PRAGMA busy_timeout=5000")
+    db.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives a process crash (the case MBX-1 is about); only an
+    # OS crash or power loss can roll back the last commits.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    migrate(db)
+
+
 def row_values(r: MailboxRecord) -> tuple[Any, ...]:
     return (
         r.seq,
@@ -94,24 +137,16 @@ def seq_filter(seqs: Iterable[int] | None) -> tuple[str, tuple[int, ...]]:
     return f" WHERE seq IN ({','.join('?' * len(chosen))})", chosen
 
 
-def _dead_answer(envelope: bytes, reason: str) -> bytes | None:
-    """The answer a caller gets for a dead-lettered REQUEST (a TELL gets none)."""
-    env = RpcEnvelope()
-    try:
-        env.ParseFromString(envelope)
-    except DecodeError:
-        return None
-    if env.direction != Direction.DIRECTION_REQUEST:
-        return None
-    return error_answer(env, ErrorCode.INTERNAL, f"dead-lettered: {reason}").SerializeToString()
-
-
 def bury(
-    db: sqlite3.Connection, records: list[MailboxRecord], reason: str, now: float
+    db: sqlite3.Connection,
+    records: list[MailboxRecord],
+    reason: str,
+    now: float,
+    answer_for: AnswerFor,
 ) -> list[MailboxRecord]:
     """Moves rows to the dead letters (MBX-4) and returns those it moved (a row
-    acked meanwhile is not there to move). A duplicate of one is answered with an
-    error meanwhile; a real answer, if one exists, is kept."""
+    acked meanwhile is not there to move). A duplicate of one is answered with
+    ``answer_for(envelope, reason)`` meanwhile; a real answer, if one exists, is kept."""
     exists = "SELECT 1 FROM messages WHERE seq = ?"
     there = [r for r in records if db.execute(exists, (r.seq,)).fetchone()]
     db.executemany(
@@ -123,7 +158,7 @@ def bury(
     db.executemany(
         "INSERT OR IGNORE INTO answers (caller, request_id, answer, answered_at, dead)"
         " VALUES (?, ?, ?, ?, 1)",
-        [(r.caller, r.request_id, _dead_answer(r.envelope, reason), now) for r in there],
+        [(r.caller, r.request_id, answer_for(r.envelope, reason), now) for r in there],
     )
     return there
 
@@ -177,13 +212,51 @@ def replay_rows(
         db.executemany(
             f"INSERT OR IGNORE INTO messages ({COLUMNS}, state)"
             " SELECT seq, priority, caller, request_id, payload_type, envelope, 0,"
-            f" accepted_at, {QUEUED} FROM dead_letters WHERE seq = ?",
+            f" accepted_at, {READY} FROM dead_letters WHERE seq = ?",
             again,
         )
         moved = db.total_changes - before
         db.executemany("DELETE FROM dead_letters WHERE seq = ?", answered + again)
         keys, totals = all_keys(db), count_rows(db)
     return moved, len(answered), keys, totals
+
+
+def read_stats(db: sqlite3.Connection, now: float) -> MailboxStats:
+    rows = db.execute(
+        "SELECT state, priority, COUNT(*), MIN(accepted_at) FROM messages GROUP BY state, priority"
+    ).fetchall()
+    queued = in_flight = 0
+    by_priority: dict[int, int] = {}
+    oldest: float | None = None
+    for state, priority, count, first in rows:
+        if state == READY:
+            queued += count
+            by_priority[priority] = by_priority.get(priority, 0) + count
+        else:
+            in_flight += count
+        oldest = first if oldest is None else min(oldest, first)
+    (dead,) = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+    (kept,) = db.execute("SELECT COUNT(*) FROM answers").fetchone()
+    age = None if oldest is None else now - oldest
+    return MailboxStats(queued, in_flight, by_priority, age, int(dead), int(kept))
+
+
+def read_dead_letters(
+    db: sqlite3.Connection, seqs: Iterable[int] | None, limit: int
+) -> list[DeadLetter]:
+    """The dead letters (all, or these), oldest first, at most ``limit``."""
+    where, args = seq_filter(seqs)
+    rows = db.execute(
+        f"SELECT {COLUMNS}, reason, failed_at FROM dead_letters{where} ORDER BY seq LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    return [DeadLetter(MailboxRecord(*r[:8]), r[8], r[9]) for r in rows]
+
+
+def purge_dead_letters(db: sqlite3.Connection, seqs: Iterable[int] | None) -> int:
+    where, args = seq_filter(seqs)
+    with transaction(db):
+        return db.execute(f"DELETE FROM dead_letters{where}", args).rowcount
 
 
 def count_rows(db: sqlite3.Connection) -> tuple[int, int]:
@@ -206,7 +279,7 @@ def untried_run(db: sqlite3.Connection, limit: int, suspects: set[int]) -> int:
         return limit
     seqs = db.execute(
         "SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?",
-        (QUEUED, limit),
+        (READY, limit),
     ).fetchall()
     for n, (seq,) in enumerate(seqs):
         if seq in suspects:

@@ -1,4 +1,4 @@
-"""Test helper: counts the transactions (batches) a Mailbox runs."""
+"""Test helper: counts the transactions (batches) a Mailbox commits."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ from actr.mailbox import Mailbox
 
 
 class BatchCounter:
-    """Wraps ``box._apply_batch``; ``count`` is how many batches ran since."""
+    """``count`` is how many batches the mailbox committed since this was made."""
 
     def __init__(self, box: Mailbox) -> None:
-        self.count = 0
-        original = box._apply_batch
+        self._box = box
+        self._start = box.commits
 
-        def counting(*args: object) -> object:
-            self.count += 1
-            return original(*args)  # type: ignore[arg-type]
-
-        box._apply_batch = counting  # type: ignore[method-assign]
+    @property
+    def count(self) -> int:
+        return self._box.commits - self._start

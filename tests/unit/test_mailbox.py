@@ -346,16 +346,25 @@ async def test_requeue_puts_an_in_flight_row_back_in_its_place(box: Mailbox) -> 
     assert [r.request_id for r in await drain(box)] == ["r1", "r2", "r3"]
 
 
+async def parked(box: Mailbox, waiting: asyncio.Future[list[MailboxRecord]]) -> None:
+    """Returns once the batch that ran ``waiting`` is done (an operation submitted after
+    it is answered), and checks that it found nothing and was parked, not answered."""
+    await asyncio.wait_for(box.prune_answers(), 5)
+    assert not waiting.done(), "a waiting dequeue that found nothing was answered"
+    assert box.parked == 1
+
+
 async def test_waiting_dequeue_is_served_in_the_transaction_that_queues(box: Mailbox) -> None:
     batches = BatchCounter(box)
     waiting = box.dequeue(4, wait=True)
-    done, _ = await asyncio.wait({waiting}, timeout=0.05)
-    assert not done  # nothing queued: it waits, it does not answer "nothing"
+    await parked(box, waiting)  # nothing queued: it waits, it does not answer "nothing"
     before = batches.count
     await put(box, "r1", priority=HIGH)
-    (rec,) = await asyncio.wait_for(waiting, 5)
+    assert waiting.done()  # served by the enqueue's own batch
+    (rec,) = waiting.result()
     assert (rec.request_id, rec.attempts) == ("r1", 1)
     assert batches.count == before + 1  # queued and handed out in one commit
+    assert box.parked == 0
 
 
 async def test_cancelled_waiting_dequeue_gives_its_rows_back(box: Mailbox) -> None:
@@ -375,6 +384,7 @@ async def test_waiting_dequeue_finds_rows_another_process_queued(tmp_path: Path)
     daemon.poll_interval = 0.05
     try:
         waiting = daemon.dequeue(4, wait=True)
+        await parked(daemon, waiting)
         tool = await Mailbox.open(path, recover=False)
         await put(tool, "from-elsewhere")
         await tool.close()
@@ -387,7 +397,7 @@ async def test_waiting_dequeue_finds_rows_another_process_queued(tmp_path: Path)
 async def test_close_answers_a_waiting_dequeue_with_nothing(tmp_path: Path) -> None:
     box = await Mailbox.open(tmp_path / "m.db")
     waiting = box.dequeue(4, wait=True)
-    await asyncio.sleep(0.05)  # let it be parked; not a synchronisation point
+    await parked(box, waiting)
     await asyncio.wait_for(box.close(), 5)
     assert await asyncio.wait_for(waiting, 5) == []
 

@@ -49,12 +49,12 @@ class Disk:
         self.box = box
 
     async def fill(self) -> None:
-        db = self.box._db
-        (pages,) = next(iter(await db.execute_fetchall("PRAGMA page_count")))
+        db = self.box.connection
+        ((pages,),) = await db.execute("PRAGMA page_count")
         await db.execute(f"PRAGMA max_page_count={pages + 2}")
 
     async def free(self) -> None:
-        await self.box._db.execute("PRAGMA max_page_count=1073741823")
+        await self.box.connection.execute("PRAGMA max_page_count=1073741823")
 
 
 async def dead_letter_one(box: Mailbox, rid: str) -> None:
@@ -121,8 +121,8 @@ async def test_rows_of_a_cancelled_dequeue_come_back_though_giving_them_back_fai
         return 1 if failures == 1 else 0
 
     # The first statement that puts a row back to QUEUED fails (an I/O error).
-    await box._db.create_function("fail_once", 0, fail_once)
-    await box._db.execute(
+    await box.connection.create_function("fail_once", 0, fail_once)
+    await box.connection.execute(
         "CREATE TEMP TRIGGER boom BEFORE UPDATE OF state ON messages"
         " WHEN NEW.state = 0 AND fail_once()"
         " BEGIN SELECT RAISE(ABORT, 'simulated I/O error'); END"
@@ -141,13 +141,13 @@ async def test_counts_stay_true_when_a_batch_fails_after_another_process_committ
     daemon = await Mailbox.open(path)
     await dead_letter_one(daemon, "poison")
     await replay_from_another_process(path)
-    await daemon._db.execute(
+    await daemon.connection.execute(
         "CREATE TEMP TRIGGER boom BEFORE INSERT ON messages"
         " BEGIN SELECT RAISE(ABORT, 'simulated I/O error'); END"
     )
     with pytest.raises(sqlite3.IntegrityError):
         await put(daemon, "x")
-    await daemon._db.execute("DROP TRIGGER temp.boom")
+    await daemon.connection.execute("DROP TRIGGER temp.boom")
     assert await put(daemon, "y") is Outcome.QUEUED
     assert (daemon.count, daemon.bytes) == on_disk(path)[:2] == (2, len(b"poison") + 1)
     for rec in await daemon.dequeue(5):

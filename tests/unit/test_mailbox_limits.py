@@ -296,7 +296,9 @@ async def test_a_replay_from_another_process_does_not_confuse_the_daemon(tmp_pat
 
 async def test_close_right_after_a_submit_does_not_hang(tmp_path: Path) -> None:
     box = await Mailbox.open(tmp_path / "m.db")
-    pending = asyncio.ensure_future(put(box, "a"))
-    await asyncio.sleep(0)  # the enqueue is submitted in this step
+    pending = box.enqueue(  # submitted now: enqueue is not a coroutine
+        caller="1@1/a:c:1", request_id="a", priority=NORMAL, payload_type=0, envelope=b"e"
+    )
     await asyncio.wait_for(box.close(), 5)
-    assert await pending is Outcome.QUEUED
+    assert pending.done()
+    assert pending.result().outcome is Outcome.QUEUED
