@@ -54,7 +54,8 @@ from signaling.events import (
     record_fields,
     record_from_fields,
 )
-from signaling.registry import LAPSE_SLACK_SECS, ActorRecord
+from signaling.record import ActorRecord
+from signaling.registry import LAPSE_SLACK_SECS
 
 if TYPE_CHECKING:
     from signaling.state import State

@@ -18,7 +18,7 @@ from typing import Any
 
 from actr.identity import IdentityError, id_text
 from actr.protocol.actr_pb2 import Acl, ActrId, AIdCredential, ServiceSpec
-from signaling.registry import TOKEN_HASH_LEN, ActorRecord, TypeKey
+from signaling.record import TOKEN_HASH_LEN, ActorRecord, TypeKey
 
 __all__ = [
     "Backlog",

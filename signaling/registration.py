@@ -49,7 +49,7 @@ from actr.wire import PROTOBUF_CONTENT_TYPE, REALM_SECRET_HEADER
 from signaling.cluster import ClusterConflict, ClusterUnavailable
 from signaling.config_values import ConfigError
 from signaling.inbound import registration_problem
-from signaling.registry import ActorRecord, TokenStanding
+from signaling.record import ActorRecord, TokenStanding
 from signaling.serials import clock_floor
 from signaling.state import STATE, State
 from signaling.turn import turn_credential

@@ -30,7 +30,7 @@ from signaling.cluster import ClusterUnavailable
 from signaling.credentials import CredentialError
 from signaling.hub import CLOSE_TIMEOUT, Connection
 from signaling.limits import FloodGuard, Verdict
-from signaling.registry import ActorRecord
+from signaling.record import ActorRecord
 from signaling.state import STATE, State
 
 __all__ = ["SocketRefused", "authorize", "decode_b64", "signaling_socket"]
