@@ -1,39 +1,33 @@
-"""The runtime's side of the signaling server: register (HTTP), the socket, heartbeat,
-route candidates and relay of SDP/ICE (PROTOCOL.md 4.1, 4.2).
+"""``SignalingClient``: the runtime's side of the signaling server (PROTOCOL.md 4.1,
+4.2), put together from its parts:
+
+- signaling_registration.py: register and renew over HTTP (AIS), and when to renew;
+- identity_file.py: the registration kept across restarts;
+- signaling_session.py (sans-IO): envelopes out, frames in as events;
+- signaling_socket.py: the WebSocket, reconnect across urls, heartbeat.
+
+The client carries the session's events out (answers to waiting requests, relays
+to the transport, presence to ``on_presence``) and offers the requests the
+runtime makes: route candidates, discovery, signing keys, service specs,
+subscriptions, relays.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import os
-import random
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 
-from actr.errors import ActrError, Internal, Unauthenticated, Unavailable
+from actr import signaling_registration as ais
+from actr.errors import ActrError, Unauthenticated, Unavailable
 from actr.identity import id_text
-from actr.protocol.actr_pb2 import (
-    Acl,
-    ActrId,
-    ActrType,
-    ErrorResponse,
-    IdentityClaims,
-    Realm,
-    RegisterAuthMode,
-    RegisterOk,
-    RegisterRequest,
-    RegisterResponse,
-    RenewCredentialRequest,
-    ServiceSpec,
-)
+from actr.identity_file import IdentityFile
+from actr.protocol.actr_pb2 import Acl, ActrId, ActrType, RegisterOk, ServiceSpec
 from actr.protocol.signaling_pb2 import (
     ActrRelay,
     ActrToSignaling,
@@ -41,46 +35,28 @@ from actr.protocol.signaling_pb2 import (
     Ping,
     RouteCandidatesRequest,
     ServiceAvailabilityState,
-    SignalingEnvelope,
     SignalingToActr,
     SubscribeActrUpRequest,
     UnregisterRequest,
 )
-from actr.wire import (
-    ENVELOPE_VERSION,
-    PROTOBUF_CONTENT_TYPE,
-    REALM_SECRET_HEADER,
-    REGISTER_PATH,
-    RENEW_PATH,
-    SIGNALING_MAX_FRAME,
-    SOCKET_PATH,
+from actr.signaling_session import (
+    Answered,
+    Dropped,
+    Failed,
+    PresenceChanged,
+    RelayReceived,
+    RelayRefused,
+    Session,
+    Unmatched,
 )
+from actr.signaling_socket import SignalingSocket, http_base
+
+__all__ = ["RelayErrorHandler", "RelayHandler", "SignalingClient"]
 
 log = logging.getLogger(__name__)
 
 RelayHandler = Callable[[ActrRelay], Awaitable[None]]
 RelayErrorHandler = Callable[[str, ActrError], None]
-
-
-def http_base(url: str) -> str:
-    """Accepts http(s):// or ws(s):// for the server and returns the http(s) base."""
-    url = url.rstrip("/")
-    if url.startswith("ws://"):
-        return "http://" + url[5:]
-    if url.startswith("wss://"):
-        return "https://" + url[6:]
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"signaling url must start with http(s):// or ws(s)://, got {url!r}")
-    return url
-
-
-def _new_envelope() -> SignalingEnvelope:
-    return SignalingEnvelope(envelope_version=ENVELOPE_VERSION, envelope_id=uuid.uuid4().hex)
-
-
-def backoff_delay(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
-    """Full-jitter exponential backoff: many actors cut off together do not return in step."""
-    return random.uniform(0, min(cap, base * 2**attempt))
 
 
 class SignalingClient:
@@ -108,7 +84,6 @@ class SignalingClient:
         if not given:
             raise ValueError("at least one signaling url is needed")
         self.urls = [http_base(u) for u in given]
-        self._url_index = 0
         self.realm = realm
         self.realm_secret = realm_secret
         self.actr_type = actr_type
@@ -122,18 +97,19 @@ class SignalingClient:
         self.on_relay: RelayHandler | None = None
         self.on_relay_error: RelayErrorHandler | None = None
         self.mailbox_backlog: Callable[[], float] = lambda: 0.0
-        self._session: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._waiters: dict[str, asyncio.Future[SignalingToActr]] = {}
-        self._relay_targets: OrderedDict[str, str] = OrderedDict()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
-        self.connected = asyncio.Event()
-        self.disconnected = asyncio.Event()
         # Called with ("up" | "down", actor id) for types subscribed to (SIG-7).
         self.on_presence: Callable[[str, ActrId], None] | None = None
         self.on_connection_change: Callable[[bool], None] | None = None
-        self.reconnects = 0
+        self._http: aiohttp.ClientSession | None = None
+        self._session: Session[asyncio.Future[SignalingToActr]] = Session()
+        self._socket = SignalingSocket(
+            self.urls,
+            credential=self._registered,
+            reauthenticate=self._reauthenticate,
+            on_frame=self._on_frame,
+            on_change=self._on_socket_change,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
 
     def listen_relays(self, on_relay: RelayHandler, on_relay_error: RelayErrorHandler) -> None:
         """Relays from peers go to ``on_relay``, the server's refusals to ``on_relay_error``."""
@@ -142,19 +118,37 @@ class SignalingClient:
 
     @property
     def base(self) -> str:
-        return self.urls[self._url_index]
+        """The server in use now."""
+        return self._socket.base
 
     @property
     def actr_id(self) -> ActrId:
+        return self._registered().actr_id
+
+    @property
+    def connected(self) -> asyncio.Event:
+        return self._socket.connected
+
+    @property
+    def disconnected(self) -> asyncio.Event:
+        return self._socket.disconnected
+
+    @property
+    def reconnects(self) -> int:
+        return self._socket.reconnects
+
+    def _registered(self) -> RegisterOk:
         if self.registration is None:
             raise RuntimeError("not registered")
-        return self.registration.actr_id
+        return self.registration
+
+    # -- lifecycle -------------------------------------------------------------
 
     async def start(self) -> RegisterOk:
-        self._session = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession()
         last: ActrError | None = None
         for i in range(len(self.urls)):
-            self._url_index = i
+            self._socket.url_index = i
             try:
                 reg = await self._resume() or await self.register()
                 break
@@ -164,211 +158,16 @@ class SignalingClient:
             assert last is not None
             raise last
         self._save_state()
-        ws = await self._open_socket()
-        self._tasks.append(asyncio.create_task(self._socket_loop(ws)))
+        ws = await self._socket.open(self._http)
+        self._tasks.append(asyncio.create_task(self._socket.run(ws)))
         interval = max(1, reg.signaling_heartbeat_interval_secs or 10)
-        self._tasks.append(asyncio.create_task(self._heartbeat(interval)))
+        self._tasks.append(asyncio.create_task(self._socket.heartbeat(interval, self._ping)))
         self._tasks.append(asyncio.create_task(self._renew_loop()))
         return reg
 
-    def _load_state(self) -> RegisterOk | None:
-        if self.state_path is None or not self.state_path.exists():
-            return None
-        saved = RegisterOk()
-        try:
-            saved.ParseFromString(self.state_path.read_bytes())
-        except Exception:
-            log.warning("identity_state_unreadable path=%s", self.state_path)
-            return None
-        if saved.actr_id.realm.realm_id != self.realm or not saved.renewal_token:
-            return None
-        return saved
-
-    def _save_state(self) -> None:
-        if self.state_path is None or self.registration is None:
-            return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        # The renewal token is a secret: owner-only, and replaced atomically.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(self.registration.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
-
-    async def _resume(self) -> RegisterOk | None:
-        saved = self._load_state()
-        if saved is None:
-            return None
-        try:
-            reg = await self.renew(saved.actr_id, saved.renewal_token)
-        except ActrError as e:
-            log.info("identity_not_resumed actor=%s reason=%s", id_text(saved.actr_id), e)
-            return None
-        log.info("identity_resumed actor=%s", id_text(reg.actr_id))
-        return reg
-
-    async def renew(self, actr_id: ActrId, token: bytes) -> RegisterOk:
-        """AIS-3: a fresh credential for the same ActrId."""
-        req = RenewCredentialRequest(actr_id=actr_id, renewal_token=token)
-        reg = await self._post_registration(RENEW_PATH, req.SerializeToString(), {})
-        if not (reg.actr_id == actr_id):
-            raise Internal("renewal answered a different actor id")
-        self.registration = reg
-        return reg
-
-    def credential_expires_at(self) -> float:
-        assert self.registration is not None
-        claims = IdentityClaims()
-        claims.ParseFromString(self.registration.credential.claims)
-        return float(claims.expires_at)
-
-    async def _renew_loop(self) -> None:
-        """Renews at two thirds of the credential's remaining life, retrying on failure."""
-        while True:
-            left = self.credential_expires_at() - time.time()
-            await asyncio.sleep(max(1.0, left * 2 / 3))
-            assert self.registration is not None
-            try:
-                await self.renew(self.registration.actr_id, self.registration.renewal_token)
-                self._save_state()
-                log.info("credential_renewed actor=%s", id_text(self.actr_id))
-            except ActrError as e:
-                log.warning("credential_renewal_failed error=%s", e)
-
-    async def register(self) -> RegisterOk:
-        req = RegisterRequest(
-            actr_type=self.actr_type,
-            realm=Realm(realm_id=self.realm),
-            auth_mode=RegisterAuthMode.REGISTER_AUTH_MODE_LINKED,
-        )
-        if self.acl is not None:
-            req.acl.CopyFrom(self.acl)
-        if self.service:
-            req.service = self.service
-        if self.service_spec is not None:
-            req.service_spec.CopyFrom(self.service_spec)
-        reg = await self._post_registration(
-            REGISTER_PATH, req.SerializeToString(), {REALM_SECRET_HEADER: self.realm_secret}
-        )
-        self.registration = reg
-        log.info("registered actor=%s", id_text(reg.actr_id))
-        return reg
-
-    async def _post_registration(
-        self, path: str, body: bytes, headers: dict[str, str]
-    ) -> RegisterOk:
-        assert self._session is not None
-        try:
-            async with self._session.post(
-                self.base + path,
-                data=body,
-                headers={**headers, "content-type": PROTOBUF_CONTENT_TYPE},
-                timeout=aiohttp.ClientTimeout(total=self.request_timeout),
-            ) as resp:
-                body = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise Unavailable(f"signaling server {self.base} unreachable: {e}") from e
-        answer = RegisterResponse()
-        try:
-            answer.ParseFromString(body)
-        except Exception as e:
-            raise Internal(f"{path} answered HTTP {status} with an undecodable body") from e
-        if answer.WhichOneof("result") == "error":
-            raise ActrError.from_proto(answer.error)
-        if status != 200 or not answer.HasField("success"):
-            raise Internal(f"{path} answered HTTP {status} without a result")
-        return answer.success
-
-    async def _open_socket(self) -> aiohttp.ClientWebSocketResponse:
-        assert self._session is not None and self.registration is not None
-        cred = self.registration.credential
-        params = {
-            "actor_id": id_text(self.registration.actr_id),
-            "key_id": str(cred.key_id),
-            "claims": base64.urlsafe_b64encode(cred.claims).decode(),
-            "signature": base64.urlsafe_b64encode(cred.signature).decode(),
-        }
-        try:
-            ws = await self._session.ws_connect(
-                self.base + SOCKET_PATH,
-                params=params,
-                max_msg_size=SIGNALING_MAX_FRAME,
-                heartbeat=None,
-                timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
-            )
-        except aiohttp.WSServerHandshakeError as e:
-            if e.status == 401:
-                raise Unauthenticated(f"signaling socket refused: {e.message}") from e
-            raise Unavailable(f"signaling socket refused: HTTP {e.status}") from e
-        except (aiohttp.ClientError, TimeoutError, OSError) as e:
-            raise Unavailable(f"signaling socket to {self.base} failed: {e}") from e
-        self._ws = ws
-        self._set_connected(True)
-        return ws
-
-    def _set_connected(self, up: bool) -> None:
-        if up == self.connected.is_set():
-            return
-        if up:
-            self.connected.set()
-            self.disconnected.clear()
-        else:
-            self.connected.clear()
-            self.disconnected.set()
-        log.info(
-            "signaling_%s actor=%s url=%s", "up" if up else "down", id_text(self.actr_id), self.base
-        )
-        if self.on_connection_change is not None:
-            self.on_connection_change(up)
-
-    async def _reconnect_once(self) -> aiohttp.ClientWebSocketResponse:
-        """One attempt on the current url: socket; on 401 renew (or register) and retry."""
-        try:
-            return await self._open_socket()
-        except Unauthenticated:
-            pass
-        assert self.registration is not None
-        try:
-            await self.renew(self.registration.actr_id, self.registration.renewal_token)
-        except Unauthenticated:
-            # The deployment forgot us (e.g. an in-memory server restarted): a new ActrId.
-            old = id_text(self.registration.actr_id)
-            await self.register()
-            log.warning("identity_replaced old=%s new=%s", old, id_text(self.actr_id))
-        self._save_state()
-        return await self._open_socket()
-
-    async def _socket_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Reads the socket; when it drops, reconnects with backoff across the urls (SIG-8)."""
-        attempt = 0
-        while True:
-            await self._read_loop(ws)
-            self._set_connected(False)
-            if self._closing:
-                return
-            while True:
-                await asyncio.sleep(backoff_delay(attempt))
-                attempt += 1
-                try:
-                    ws = await self._reconnect_once()
-                    break
-                except ActrError as e:
-                    log.info(
-                        "signaling_reconnect_failed url=%s attempt=%d error=%s",
-                        self.base,
-                        attempt,
-                        e,
-                    )
-                    self._url_index = (self._url_index + 1) % len(self.urls)
-            attempt = 0
-            self.reconnects += 1
-
     async def close(self) -> None:
-        self._closing = True
-        if self._ws is not None and not self._ws.closed and self.registration is not None:
+        self._socket.closing = True
+        if self._socket.is_open and self.registration is not None:
             with contextlib.suppress(ActrError, TimeoutError):
                 await asyncio.wait_for(
                     self._request(
@@ -385,40 +184,144 @@ class SignalingClient:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        if self._ws is not None:
-            await self._ws.close()
-        if self._session is not None:
-            await self._session.close()
-        for fut in self._waiters.values():
+        await self._socket.close()
+        if self._http is not None:
+            await self._http.close()
+        for fut in self._session.fail_all():
             if not fut.done():
                 fut.set_exception(Unavailable("signaling client closed"))
 
-    def _stamp(self, msg: ActrToSignaling | ActrRelay) -> None:
-        assert self.registration is not None
-        msg.source.CopyFrom(self.registration.actr_id)
-        msg.credential.CopyFrom(self.registration.credential)
+    # -- identity --------------------------------------------------------------
 
-    async def _send(self, env: SignalingEnvelope) -> None:
-        if self._ws is None or self._ws.closed:
-            raise Unavailable("signaling socket is not connected")
-        await self._ws.send_bytes(env.SerializeToString())
+    def _save_state(self) -> None:
+        if self.state_path is not None and self.registration is not None:
+            IdentityFile(self.state_path).save(self.registration)
+
+    async def _resume(self) -> RegisterOk | None:
+        if self.state_path is None:
+            return None
+        saved = IdentityFile(self.state_path).load(self.realm)
+        if saved is None:
+            return None
+        try:
+            reg = await self.renew(saved.actr_id, saved.renewal_token)
+        except ActrError as e:
+            log.info("identity_not_resumed actor=%s reason=%s", id_text(saved.actr_id), e)
+            return None
+        log.info("identity_resumed actor=%s", id_text(reg.actr_id))
+        return reg
+
+    async def register(self) -> RegisterOk:
+        assert self._http is not None
+        req = ais.register_request(
+            self.actr_type, self.realm, self.acl, self.service, self.service_spec
+        )
+        reg = await ais.register(
+            self._http, self.base, req, self.realm_secret, self.request_timeout
+        )
+        self.registration = reg
+        log.info("registered actor=%s", id_text(reg.actr_id))
+        return reg
+
+    async def renew(self, actr_id: ActrId, token: bytes) -> RegisterOk:
+        """AIS-3: a fresh credential for the same ActrId."""
+        assert self._http is not None
+        reg = await ais.renew(self._http, self.base, actr_id, token, self.request_timeout)
+        self.registration = reg
+        return reg
+
+    def credential_expires_at(self) -> float:
+        return ais.credential_expires_at(self._registered())
+
+    async def _renew_loop(self) -> None:
+        """Renews at two thirds of the credential's remaining life, retrying on failure."""
+        while True:
+            await asyncio.sleep(ais.renew_delay(self.credential_expires_at(), time.time()))
+            reg = self._registered()
+            try:
+                await self.renew(reg.actr_id, reg.renewal_token)
+                self._save_state()
+                log.info("credential_renewed actor=%s", id_text(self.actr_id))
+            except ActrError as e:
+                log.warning("credential_renewal_failed error=%s", e)
+
+    async def _reauthenticate(self) -> None:
+        """The server refused the credential: renew it, or register anew if forgotten."""
+        reg = self._registered()
+        try:
+            await self.renew(reg.actr_id, reg.renewal_token)
+        except Unauthenticated:
+            # The deployment forgot us (e.g. an in-memory server restarted): a new ActrId.
+            old = id_text(reg.actr_id)
+            await self.register()
+            log.warning("identity_replaced old=%s new=%s", old, id_text(self.actr_id))
+        self._save_state()
+
+    # -- the session's events --------------------------------------------------
+
+    def _on_socket_change(self, up: bool) -> None:
+        if not up and not self._socket.closing:
+            for fut in self._session.fail_all():
+                if not fut.done():
+                    fut.set_exception(Unavailable("signaling socket closed"))
+        if self.on_connection_change is not None:
+            self.on_connection_change(up)
+
+    async def _on_frame(self, data: bytes) -> None:
+        event = self._session.receive(data)
+        if isinstance(event, Answered):
+            if not event.waiter.done():
+                event.waiter.set_result(event.body)
+        elif isinstance(event, Failed):
+            if not event.waiter.done():
+                event.waiter.set_exception(event.error)
+        elif isinstance(event, RelayReceived):
+            if self.on_relay is not None:
+                try:
+                    await self.on_relay(event.relay)
+                except Exception:
+                    log.exception("relay_handler_failed")
+        elif isinstance(event, PresenceChanged):
+            if self.on_presence is not None:
+                self.on_presence("up" if event.up else "down", event.actor)
+        elif isinstance(event, RelayRefused):
+            if self.on_relay_error is not None:
+                self.on_relay_error(event.target, event.error)
+            else:
+                err = event.error
+                log.warning("signaling_error code=%d message=%s", err.raw_code, err.message)
+        elif isinstance(event, Unmatched):
+            name = (
+                "signaling_error" if event.flow == "server_to_actr" else "signaling_" + event.flow
+            )
+            log.warning("%s code=%d message=%s", name, event.code, event.message)
+        elif isinstance(event, Dropped):
+            log.warning("signaling_%s %s", event.reason, event.detail)
+
+    # -- requests --------------------------------------------------------------
 
     async def _request(self, body: ActrToSignaling) -> SignalingToActr:
-        self._stamp(body)
-        env = _new_envelope()
-        env.actr_to_server.CopyFrom(body)
         fut: asyncio.Future[SignalingToActr] = asyncio.get_running_loop().create_future()
-        self._waiters[env.envelope_id] = fut
+        envelope_id, data = self._session.request(body, self._registered(), fut)
         try:
-            await self._send(env)
-            answer = await asyncio.wait_for(fut, self.request_timeout)
+            await self._socket.send(data)
+            return await asyncio.wait_for(fut, self.request_timeout)
         except TimeoutError as e:
             raise Unavailable("signaling server did not answer in time") from e
         finally:
-            self._waiters.pop(env.envelope_id, None)
-        if answer.WhichOneof("payload") == "error":
-            raise ActrError.from_proto(answer.error)
-        return answer
+            self._session.forget(envelope_id)
+
+    async def _ping(self) -> None:
+        # actr marks every Ping field required: write them all.
+        ping = Ping(
+            availability=ServiceAvailabilityState.FULL,
+            power_reserve=1.0,
+            mailbox_backlog=float(self.mailbox_backlog()),
+        )
+        await self._request(ActrToSignaling(ping=ping))
+
+    async def send_relay(self, relay: ActrRelay) -> None:
+        await self._socket.send(self._session.relay(relay, self._registered()))
 
     async def route_candidates(self, target_type: ActrType, count: int = 1) -> list[ActrId]:
         req = RouteCandidatesRequest(target_type=target_type, client_fingerprint="")
@@ -466,90 +369,3 @@ class SignalingClient:
         resp = answer.subscribe_actr_up_response
         if resp.WhichOneof("result") == "error":
             raise ActrError.from_proto(resp.error)
-
-    async def send_relay(self, relay: ActrRelay) -> None:
-        self._stamp(relay)
-        env = _new_envelope()
-        env.actr_relay.CopyFrom(relay)
-        self._relay_targets[env.envelope_id] = id_text(relay.target)
-        while len(self._relay_targets) > 1024:
-            self._relay_targets.popitem(last=False)
-        await self._send(env)
-
-    async def _heartbeat(self, interval: int) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            if not self.connected.is_set():
-                continue
-            # actr marks every Ping field required: write them all.
-            ping = Ping(
-                availability=ServiceAvailabilityState.FULL,
-                power_reserve=1.0,
-                mailbox_backlog=float(self.mailbox_backlog()),
-            )
-            try:
-                await self._request(ActrToSignaling(ping=ping))
-            except ActrError as e:
-                log.warning("heartbeat_failed error=%s", e)
-
-    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.BINARY:
-                log.warning("signaling_unexpected_frame type=%s", msg.type)
-                continue
-            env = SignalingEnvelope()
-            try:
-                env.ParseFromString(msg.data)
-            except Exception:
-                log.warning("signaling_undecodable_frame size=%d", len(msg.data))
-                continue
-            if not env.IsInitialized():
-                log.warning("signaling_incomplete_frame size=%d", len(msg.data))
-                continue
-            await self._dispatch(env)
-        if not self._closing:
-            log.warning("signaling_socket_closed code=%s", ws.close_code)
-            for fut in self._waiters.values():
-                if not fut.done():
-                    fut.set_exception(Unavailable("signaling socket closed"))
-
-    async def _dispatch(self, env: SignalingEnvelope) -> None:
-        flow = env.WhichOneof("flow")
-        if flow == "actr_relay":
-            if self.on_relay is not None:
-                try:
-                    await self.on_relay(env.actr_relay)
-                except Exception:
-                    log.exception("relay_handler_failed")
-            return
-        if flow == "server_to_actr":
-            fut = self._waiters.get(env.reply_for) if env.reply_for else None
-            if fut is not None:
-                if not fut.done():
-                    fut.set_result(env.server_to_actr)
-                return
-            body = env.server_to_actr
-            kind = body.WhichOneof("payload")
-            if kind in ("actr_up_event", "actr_down_event"):
-                event = body.actr_up_event if kind == "actr_up_event" else body.actr_down_event
-                if self.on_presence is not None:
-                    self.on_presence("up" if kind == "actr_up_event" else "down", event.actor_id)
-                return
-            if kind == "error":
-                target = self._relay_targets.pop(env.reply_for, None)
-                if target is not None and self.on_relay_error is not None:
-                    self.on_relay_error(target, ActrError.from_proto(body.error))
-                    return
-                log.warning(
-                    "signaling_error code=%d message=%s", body.error.code, body.error.message
-                )
-            return
-        if flow == "envelope_error":
-            err: ErrorResponse = env.envelope_error
-            fut = self._waiters.get(env.reply_for) if env.reply_for else None
-            if fut is not None and not fut.done():
-                fut.set_exception(ActrError.from_proto(err))
-                return
-            log.warning("signaling_envelope_error code=%d message=%s", err.code, err.message)
-            return
-        log.warning("signaling_unexpected_flow flow=%s", flow)
