@@ -21,7 +21,7 @@ from typing import Protocol
 from aiohttp import web
 
 from actr.wire import CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER
-from signaling.dispatcher import Action, Announce, Deliver, Disconnect, Forward
+from signaling.actions import Action, Announce, Deliver, Disconnect, Forward
 from signaling.events import Event
 from signaling.stats import Stats
 
