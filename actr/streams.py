@@ -1,177 +1,208 @@
-"""The stream registry: (sender, stream_id) -> subscriber, chunks handed over in
-sequence order.
+"""Data streams for asyncio: ``StreamRegistry`` (what the runtime feeds chunks to),
+``StreamReceiver`` (an async iterator over one stream's chunks, in order) and
+``StreamSender`` (numbered chunks, then the end).
 
-A receiver registers a stream_id *from one sender* (an ActrId's text form) and
-iterates its chunks; chunks that arrive out of order wait in a bounded reorder
-buffer; ``end_of_stream`` closes the stream once every earlier chunk was
-delivered. A stream is its sender's: the same stream_id from another peer is
-another stream, so nobody can feed chunks into a stream someone else
-announced (F7). Chunks for a stream nobody registered are dropped and counted
-(``chunk_from_other_sender`` when the stream_id is registered for another
-sender); so are the chunks of a sender the actor's ACL refuses, before they
-reach any stream (``refuse``, ACL-2).
+The rules (ordering, end of stream, bounds, F7 ownership, drops, idle expiry)
+are ``actr.stream_core``'s; this layer wakes the reader of each stream the core
+says has news, and reads the clock (the running loop's time) for it.
+
+A receiver is one iteration: leaving it (``break``, an exception, ``aclose``, or
+the iterator being dropped), ``close()``, or ``async with`` ending, closes the
+stream and takes it out of the registry; so do its end, a break, its sender's
+connection failing, and ``expire`` once it was idle for ``idle_timeout``. The
+node's timer drives ``expire(now)`` at ``next_deadline()``; ``on_deadline`` is
+told each new stream's deadline (to re-arm that timer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from types import TracebackType
 
 from actr.protocol.actr_pb2 import DataStream
+from actr.stream_core import LOG_EVERY, Stream, StreamCore, StreamOverflow
 
-log = logging.getLogger(__name__)
-
-# A flood of bad chunks must not flood the log: the first drop of each reason is
-# logged, then every LOG_EVERY-th; the counters have them all.
-LOG_EVERY = 1000
-
-_END = object()
-
-
-class StreamOverflow(Exception):
-    """The reorder buffer of a stream overflowed; the stream is broken."""
+__all__ = [
+    "LOG_EVERY",
+    "StreamOverflow",
+    "StreamReceiver",
+    "StreamRegistry",
+    "StreamSender",
+]
 
 
-@dataclass
+def _loop_time() -> float:
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
+
+
 class StreamReceiver:
-    """One registered stream; iterate it to get payload chunks in order."""
+    """One registered stream; iterate it (once) to get its payload chunks in order.
+    Raises, after what was released before, why the stream broke: StreamOverflow,
+    the sender's connection error, or TimedOut once idle for too long."""
 
-    stream_id: str
-    sender: str = ""  # the ActrId text of the only peer whose chunks it takes
-    max_reorder: int = 1024
-    next_sequence: int = 0
-    _queue: asyncio.Queue[DataStream | object] = field(default_factory=asyncio.Queue)
-    _held: dict[int, DataStream] = field(default_factory=dict)
-    _end_at: int | None = None
-    _closed: bool = False
-    _error: Exception | None = None
+    def __init__(self, registry: StreamRegistry, stream: Stream) -> None:
+        self._registry = registry
+        self._stream = stream
+        self._news = asyncio.Event()
+        self._over = asyncio.Event()
+        stream.reader = self
+
+    @property
+    def stream_id(self) -> str:
+        return self._stream.stream_id
+
+    @property
+    def sender(self) -> str:
+        """The ActrId text of the only peer whose chunks it takes."""
+        return self._stream.sender
+
+    @property
+    def next_sequence(self) -> int:
+        return self._stream.next_sequence
+
+    @property
+    def closed(self) -> bool:
+        """No chunk will come any more (ended, broken, expired or closed)."""
+        return not self._stream.registered
 
     def __aiter__(self) -> AsyncIterator[DataStream]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[DataStream]:
-        while True:
-            item = await self._queue.get()
-            if item is _END:
-                if self._error is not None:
-                    raise self._error
-                return
-            assert isinstance(item, DataStream)
-            yield item
+        stream = self._stream
+        try:
+            while True:
+                chunk = stream.take(self._registry.now())
+                if chunk is not None:
+                    yield chunk
+                    continue
+                if not stream.registered:
+                    if stream.error is not None:
+                        raise stream.error
+                    return
+                self._news.clear()
+                await self._news.wait()
+        finally:
+            self.close()
 
     async def collect(self) -> list[DataStream]:
         return [c async for c in self]
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
+    def close(self) -> None:
+        """Done with it: it leaves the registry (later chunks are dropped as
+        unregistered) and what it held is freed. Idempotent."""
+        self._registry.core.close(self._stream)
+        self._wake()
 
-    def _offer(self, chunk: DataStream) -> str | None:
-        """Takes one chunk; returns a drop reason or None."""
-        if self._closed:
-            return "chunk_after_end"
-        seq = chunk.sequence
-        if seq < self.next_sequence or seq in self._held:
-            return "duplicate_chunk"
-        if self._end_at is not None and seq > self._end_at:
-            return "chunk_after_end"
-        if chunk.end_of_stream:
-            self._end_at = seq
-        if seq != self.next_sequence:
-            if len(self._held) >= self.max_reorder:
-                self._fail(StreamOverflow(f"stream {self.stream_id}: reorder buffer full"))
-                return "reorder_overflow"
-            self._held[seq] = chunk
-            return None
-        self._deliver(chunk)
-        while self.next_sequence in self._held:
-            self._deliver(self._held.pop(self.next_sequence))
-        return None
+    async def wait_closed(self) -> None:
+        """Returns once no chunk will come any more."""
+        await self._over.wait()
 
-    def _deliver(self, chunk: DataStream) -> None:
-        self.next_sequence = chunk.sequence + 1
-        # An end-of-stream chunk with an empty payload only closes the stream.
-        if chunk.payload or not chunk.end_of_stream:
-            self._queue.put_nowait(chunk)
-        if chunk.end_of_stream:
-            self._closed = True
-            self._queue.put_nowait(_END)
+    async def __aenter__(self) -> StreamReceiver:
+        return self
 
-    def _fail(self, err: Exception) -> None:
-        self._error = err
-        self._closed = True
-        self._held.clear()
-        self._queue.put_nowait(_END)
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _wake(self) -> None:
+        self._news.set()
+        if not self._stream.registered:
+            self._over.set()
 
 
-@dataclass
+def _wake(stream: Stream) -> None:
+    if isinstance(stream.reader, StreamReceiver):
+        stream.reader._wake()
+
+
 class StreamRegistry:
-    drops: Counter[str] = field(default_factory=Counter)
-    _streams: dict[tuple[str, str], StreamReceiver] = field(default_factory=dict)
-    # stream_id -> how many senders it is registered for (to name a drop's reason).
-    _ids: Counter[str] = field(default_factory=Counter)
+    """The streams an actor receives, keyed by (sender, stream_id)."""
 
-    def register(self, stream_id: str, sender: str, max_reorder: int = 1024) -> StreamReceiver:
+    def __init__(
+        self,
+        *,
+        max_reorder: int = 1024,
+        max_buffered_bytes: int = 16 * 1024 * 1024,
+        idle_timeout: float | None = 300.0,
+        clock: Callable[[], float] = _loop_time,
+    ) -> None:
+        self.core = StreamCore(
+            max_reorder=max_reorder,
+            max_buffered_bytes=max_buffered_bytes,
+            idle_timeout=idle_timeout,
+        )
+        self.now = clock
+        # Told each new stream's deadline: the node re-arms its timer with it.
+        self.on_deadline: Callable[[float], object] | None = None
+
+    @property
+    def drops(self) -> Counter[str]:
+        """Chunks dropped, by reason (and ``stream_expired``: streams)."""
+        return self.core.drops
+
+    def __len__(self) -> int:
+        return len(self.core)
+
+    def register(
+        self,
+        stream_id: str,
+        sender: str,
+        max_reorder: int | None = None,
+        *,
+        max_buffered_bytes: int | None = None,
+    ) -> StreamReceiver:
         """The stream ``stream_id`` of ``sender`` (an ActrId text form)."""
-        key = (sender, stream_id)
-        if key in self._streams and not self._streams[key].closed:
-            raise ValueError(f"stream {stream_id!r} from {sender} is already registered")
-        if key not in self._streams:
-            self._ids[stream_id] += 1
-        rx = StreamReceiver(stream_id, sender, max_reorder=max_reorder)
-        self._streams[key] = rx
+        now = self.now()
+        stream = self.core.open(
+            stream_id, sender, now, max_reorder=max_reorder, max_buffered_bytes=max_buffered_bytes
+        )
+        rx = StreamReceiver(self, stream)
+        if self.on_deadline is not None and self.core.idle_timeout is not None:
+            self.on_deadline(now + self.core.idle_timeout)
         return rx
 
     def unregister(self, stream_id: str, sender: str) -> None:
-        self._remove((sender, stream_id))
+        stream = self.core.get(stream_id, sender)
+        if stream is not None:
+            self.core.close(stream)
+            _wake(stream)
 
-    def _remove(self, key: tuple[str, str]) -> None:
-        if self._streams.pop(key, None) is not None:
-            self._ids[key[1]] -= 1
-            if not self._ids[key[1]]:
-                del self._ids[key[1]]
+    def deliver(self, sender: str, chunk: DataStream) -> None:
+        stream = self.core.receive(sender, chunk, self.now())
+        if stream is not None:
+            _wake(stream)
 
     def refuse(self, sender: str, chunk: DataStream) -> None:
         """A chunk from a sender the actor's ACL refuses: counted, touches no stream."""
-        self._count("sender_refused_by_acl", chunk, sender)
-
-    def deliver(self, sender: str, chunk: DataStream) -> None:
-        key = (sender, chunk.stream_id)
-        rx = self._streams.get(key)
-        if rx is None:
-            other = chunk.stream_id in self._ids
-            self._count(
-                "chunk_from_other_sender" if other else "unregistered_stream", chunk, sender
-            )
-            return
-        reason = rx._offer(chunk)
-        if reason is not None:
-            self._count(reason, chunk, sender)
-        if rx.closed:
-            self._remove(key)
+        self.core.refuse(sender, chunk)
 
     def fail_sender(self, sender: str, err: Exception) -> None:
         """Breaks every open stream from ``sender`` (its connection is gone)."""
-        for key, rx in list(self._streams.items()):
-            if key[0] == sender:
-                rx._fail(err)
-                self._remove(key)
+        for stream in self.core.fail_sender(sender, err):
+            _wake(stream)
 
-    def _count(self, reason: str, chunk: DataStream, sender: str) -> None:
-        self.drops[reason] += 1
-        n = self.drops[reason]
-        if n == 1 or n % LOG_EVERY == 0:
-            log.warning(
-                "stream_drop reason=%s sender=%s stream=%s seq=%d total=%d",
-                reason,
-                sender,
-                chunk.stream_id,
-                chunk.sequence,
-                n,
-            )
+    def expire(self, now: float | None = None) -> int:
+        """Ends the streams idle for ``idle_timeout`` (their readers get TimedOut)."""
+        gone = self.core.expire(self.now() if now is None else now)
+        for stream in gone:
+            _wake(stream)
+        return len(gone)
+
+    def next_deadline(self) -> float | None:
+        return self.core.next_deadline()
+
+    next_expiry = next_deadline
 
 
 class StreamSender:

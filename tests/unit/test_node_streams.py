@@ -65,3 +65,13 @@ def test_receive_stream_needs_a_sender_outside_a_handler() -> None:
         node.receive_stream("up", "not an id")
     rx = Context(node).receive_stream("up", sender=id_text(TRUSTED))
     assert rx.sender == id_text(TRUSTED)
+
+
+async def test_a_receiver_the_handler_closes_leaves_the_nodes_registry() -> None:
+    node = guarded_node()
+    rx = Context(node, caller=TRUSTED).receive_stream("up")
+    assert len(node.streams) == 1
+    rx.close()
+    assert len(node.streams) == 0
+    send(node, TRUSTED, 0, b"late")
+    assert node.streams.drops["unregistered_stream"] == 1

@@ -1,16 +1,16 @@
-"""The stream registry: chunks handed over in sequence order, end_of_stream, the bounded
-reorder buffer, chunks of unregistered streams dropped and counted, and a stream taking
-chunks from its own sender only (F7)."""
+"""The asyncio layer of streams: a receiver iterates what the core releases and wakes
+when chunks come; closing it (explicitly, by leaving or dropping its iteration, by
+``async with``, or by its sender failing or going idle) takes it out of the
+registry; the sender numbers its chunks. The rules themselves: test_stream_core.py."""
 
 from __future__ import annotations
 
 import asyncio
-import random
+import gc
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from actr.errors import TimedOut
 from actr.protocol.actr_pb2 import DataStream
 from actr.streams import StreamOverflow, StreamReceiver, StreamRegistry, StreamSender
 
@@ -24,164 +24,139 @@ async def collect(rx: StreamReceiver) -> list[bytes]:
     return [c.payload for c in await asyncio.wait_for(rx.collect(), 5)]
 
 
-async def test_in_order_chunks_then_end_of_stream() -> None:
+async def test_chunks_in_order_then_end_of_stream() -> None:
     reg = StreamRegistry()
     rx = reg.register("s", "peer")
-    for i in range(3):
-        reg.deliver("peer", chunk(i))
+    for seq in (2, 0, 1):
+        reg.deliver("peer", chunk(seq))
     reg.deliver("peer", chunk(3, b"last", end=True))
-    assert rx.closed
+    assert rx.closed and len(reg) == 0
     assert await collect(rx) == [b"c0", b"c1", b"c2", b"last"]
     assert not reg.drops
 
 
-async def test_out_of_order_chunks_are_delivered_in_sequence() -> None:
+async def test_a_waiting_reader_wakes_when_a_chunk_is_released() -> None:
     reg = StreamRegistry()
     rx = reg.register("s", "peer")
-    for seq in (2, 0, 3, 1):
-        reg.deliver("peer", chunk(seq))
-    assert rx.next_sequence == 4
-    reg.deliver("peer", chunk(4, b"", end=True))  # an empty end chunk only closes
-    assert await collect(rx) == [b"c0", b"c1", b"c2", b"c3"]
+    it = aiter(rx)
+    # Step the reader by hand up to its wait: it hands out the future it waits on.
+    step = anext(it).__await__()
+    waiter = step.send(None)
+    assert isinstance(waiter, asyncio.Future) and not waiter.done()
+    reg.deliver("peer", chunk(1))  # held: nothing for the reader yet
+    assert not waiter.done()
+    reg.deliver("peer", chunk(0))  # released: the reader is woken
+    assert waiter.done()
+    with pytest.raises(StopIteration) as got:
+        step.send(None)
+    assert got.value.value.payload == b"c0"
+    assert (await asyncio.wait_for(anext(it), 5)).payload == b"c1"
+    await it.aclose()  # type: ignore[attr-defined]
 
 
-async def test_end_of_stream_arriving_first_waits_for_earlier_chunks() -> None:
-    reg = StreamRegistry()
-    rx = reg.register("s", "peer")
-    reg.deliver("peer", chunk(2, b"end", end=True))
-    assert not rx.closed
-    reg.deliver("peer", chunk(1))
-    assert not rx.closed
-    reg.deliver("peer", chunk(0))
-    assert rx.closed
-    assert await collect(rx) == [b"c0", b"c1", b"end"]
-
-
-async def test_duplicates_and_chunks_after_end_are_dropped_and_counted() -> None:
+async def test_closing_a_receiver_unregisters_it() -> None:
     reg = StreamRegistry()
     rx = reg.register("s", "peer")
     reg.deliver("peer", chunk(0))
-    reg.deliver("peer", chunk(0))  # already delivered
-    reg.deliver("peer", chunk(3))
-    reg.deliver("peer", chunk(3))  # already held
-    reg.deliver("peer", chunk(2, end=True))
-    reg.deliver("peer", chunk(5))  # held 3 is past the end too, but arrived first
-    assert reg.drops["duplicate_chunk"] == 2
-    assert reg.drops["chunk_after_end"] == 1
+    rx.close()
+    assert rx.closed and len(reg) == 0
+    await asyncio.wait_for(rx.wait_closed(), 5)
+    assert await collect(rx) == []  # what it held was freed
     reg.deliver("peer", chunk(1))
-    assert await collect(rx) == [b"c0", b"c1", b"c2"]
-    # The stream is closed and unregistered: later chunks count as unregistered.
-    reg.deliver("peer", chunk(6))
+    assert reg.drops["unregistered_stream"] == 1
+    reg.register("s", "peer")  # the key is free again
+
+
+async def test_a_reader_waiting_when_its_receiver_is_closed_stops() -> None:
+    reg = StreamRegistry()
+    rx = reg.register("s", "peer")
+    reading = asyncio.ensure_future(rx.collect())
+    reg.deliver("peer", chunk(1))  # held: the reader keeps waiting
+    rx.close()
+    assert await asyncio.wait_for(reading, 5) == []
+
+
+async def test_leaving_the_iteration_closes_the_receiver() -> None:
+    reg = StreamRegistry()
+    rx = reg.register("s", "peer")
+    reg.deliver("peer", chunk(0))
+    reg.deliver("peer", chunk(1))
+    async for c in rx:
+        assert c.payload == b"c0"
+        break
+    gc.collect()  # the abandoned iterator is finalized (at once, under CPython)
+    await asyncio.wait_for(rx.wait_closed(), 5)
+    assert len(reg) == 0
+    reg.deliver("peer", chunk(2))
     assert reg.drops["unregistered_stream"] == 1
 
 
-async def test_chunks_for_an_unregistered_stream_are_dropped_and_counted() -> None:
+async def test_aclose_and_async_with_close_the_receiver() -> None:
     reg = StreamRegistry()
-    rx = reg.register("mine", "peer")
-    reg.deliver("peer", chunk(0, sid="other"))
-    reg.deliver("peer", chunk(1, sid="other"))
-    assert reg.drops["unregistered_stream"] == 2
-    reg.unregister("mine", "peer")
-    reg.deliver("peer", chunk(0, sid="mine"))
-    assert reg.drops["unregistered_stream"] == 3
-    assert rx.next_sequence == 0
-
-
-async def test_f7_a_third_peer_cannot_feed_a_stream_another_sender_announced() -> None:
-    """A stream is its sender's (DC-2: the sender is the connection's): the same
-    stream_id from anyone else is dropped, also when it arrives first."""
-    reg = StreamRegistry()
-    rx = reg.register("s", "peerA")
-    reg.deliver("peerB", chunk(0, b"forged"))  # before the announced sender's first chunk
-    reg.deliver("peerB", chunk(1, b"forged", end=True))
-    assert reg.drops["chunk_from_other_sender"] == 2
-    assert rx.next_sequence == 0 and not rx.closed
-    reg.deliver("peerA", chunk(0))
-    reg.deliver("peerA", chunk(1, end=True))
-    assert await collect(rx) == [b"c0", b"c1"]
-
-
-async def test_f7_one_stream_id_from_two_senders_is_two_streams() -> None:
-    reg = StreamRegistry()
-    a, b = reg.register("s", "peerA"), reg.register("s", "peerB")
-    reg.deliver("peerB", chunk(0, b"b0", end=True))
-    reg.deliver("peerA", chunk(0, b"a0"))
-    reg.deliver("peerA", chunk(1, b"a1", end=True))
-    assert (await collect(a), await collect(b)) == ([b"a0", b"a1"], [b"b0"])
-    assert not reg.drops
-    reg.deliver("peerC", chunk(0))  # nobody registered "s" any more
-    assert reg.drops["unregistered_stream"] == 1
-
-
-async def test_f7_refused_chunks_are_counted_and_touch_no_stream() -> None:
-    reg = StreamRegistry()
-    rx = reg.register("s", "peerA")
-    reg.refuse("peerA", chunk(0, end=True))
-    assert reg.drops["sender_refused_by_acl"] == 1
-    assert rx.next_sequence == 0 and not rx.closed
-
-
-async def test_reorder_buffer_is_bounded_and_overflow_breaks_the_stream() -> None:
-    reg = StreamRegistry()
-    rx = reg.register("s", "peer", max_reorder=4)
-    reg.deliver("peer", chunk(0))
-    for seq in range(2, 6):  # chunk 1 is missing: 4 chunks wait
-        reg.deliver("peer", chunk(seq))
-    assert not rx.closed
-    reg.deliver("peer", chunk(6))
+    rx = reg.register("a", "peer")
+    it = aiter(rx)
+    reg.deliver("peer", chunk(0, sid="a"))
+    await anext(it)
+    await it.aclose()  # type: ignore[attr-defined]
     assert rx.closed
-    assert reg.drops["reorder_overflow"] == 1
+    async with reg.register("b", "peer") as rb:
+        assert len(reg) == 1
+    assert rb.closed and len(reg) == 0
+
+
+async def test_an_error_in_the_loop_body_closes_the_receiver() -> None:
+    reg = StreamRegistry()
+    rx = reg.register("s", "peer")
+    reg.deliver("peer", chunk(0))
+    with pytest.raises(KeyError):
+        async for _ in rx:
+            raise KeyError("handler bug")
+    gc.collect()
+    await asyncio.wait_for(rx.wait_closed(), 5)  # its iterator was dropped: it closes
+    assert len(reg) == 0
+
+
+async def test_fail_sender_breaks_and_unregisters_its_streams_only() -> None:
+    reg = StreamRegistry()
+    a, b = reg.register("a", "peerA"), reg.register("b", "peerB")
+    reg.deliver("peerA", chunk(0, sid="a"))
+    reading = asyncio.ensure_future(a.collect())
+    reg.fail_sender("peerA", ConnectionError("gone"))
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(reading, 5)
+    assert a.closed and not b.closed and len(reg) == 1
+    reg.deliver("peerB", chunk(0, sid="b", end=True))
+    assert await collect(b) == [b"c0"]
+
+
+async def test_overflow_raises_after_what_was_released() -> None:
+    reg = StreamRegistry()
+    rx = reg.register("s", "peer", max_reorder=2)
+    for seq in (0, 2, 3, 4):
+        reg.deliver("peer", chunk(seq))
     got: list[bytes] = []
     with pytest.raises(StreamOverflow):
         async for c in rx:
             got.append(c.payload)
-    assert got == [b"c0"]  # what was delivered before the overflow still arrives
-    assert rx._held == {}  # the buffer's memory is given back
-    reg.deliver("peer", chunk(1))
-    assert reg.drops["unregistered_stream"] == 1
+    assert got == [b"c0"]
+    assert reg.drops["reorder_overflow"] == 1
 
 
-async def test_fail_sender_breaks_its_open_streams_only() -> None:
-    reg = StreamRegistry()
-    a, b = reg.register("a", "peerA"), reg.register("b", "peerB")
-    reg.deliver("peerA", chunk(0, sid="a"))
-    reg.deliver("peerB", chunk(0, sid="b"))
-    reg.fail_sender("peerA", ConnectionError("gone"))
-    with pytest.raises(ConnectionError):
-        await collect(a)
-    assert not b.closed
-    reg.deliver("peerB", chunk(1, sid="b", end=True))
-    assert await collect(b) == [b"c0", b"c1"]
-
-
-async def test_register_twice_is_refused_until_closed() -> None:
-    reg = StreamRegistry()
-    reg.register("s", "peer")
-    with pytest.raises(ValueError, match="already registered"):
-        reg.register("s", "peer")
-    reg.deliver("peer", chunk(0, end=True))
-    rx = reg.register("s", "peer")  # the first one is closed
-    assert rx.next_sequence == 0
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(1, 40), st.randoms(use_true_random=False), st.booleans())
-def test_any_arrival_order_yields_sequence_order(
-    n: int, rnd: random.Random, with_duplicates: bool
-) -> None:
-    async def run() -> None:
-        reg = StreamRegistry()
-        rx = reg.register("s", "peer", max_reorder=n)
-        chunks = [chunk(i, end=i == n - 1) for i in range(n)]
-        order = chunks + (chunks[: n // 2] if with_duplicates else [])
-        rnd.shuffle(order)
-        for c in order:
-            reg.deliver("peer", c)
-        assert rx.closed
-        assert await collect(rx) == [f"c{i}".encode() for i in range(n)]
-        assert sum(reg.drops.values()) == len(order) - n
-
-    asyncio.run(run())
+async def test_idle_receivers_expire_on_the_timer_the_node_drives() -> None:
+    now = [0.0]
+    reg = StreamRegistry(idle_timeout=30, clock=lambda: now[0])
+    armed: list[float] = []
+    reg.on_deadline = armed.append
+    rx = reg.register("s", "peer")
+    assert armed == [30.0] and reg.next_deadline() == 30.0
+    reading = asyncio.ensure_future(rx.collect())
+    assert reg.expire(29.0) == 0
+    now[0] = 30.0
+    assert reg.expire() == 1
+    with pytest.raises(TimedOut, match="idle for 30s"):
+        await asyncio.wait_for(reading, 5)
+    assert len(reg) == 0 and reg.drops["stream_expired"] == 1
+    assert reg.next_expiry() is None
 
 
 async def test_sender_numbers_chunks_and_flags_the_end() -> None:
