@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from actr.errors import NotFound, TimedOut, Unavailable
 from examples.echo_pb2 import SayReply, SayRequest
 from tests.e2e.conftest import STATS_FOR_CLIENT, Cluster, runtime_stats
+from tests.e2e.pending_probe import PendingProbe
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +42,11 @@ async def test_env3_request_expired_in_mailbox_is_answered_timed_out_not_run(
     await cluster.start_actor("worker", "tests.e2e.actors:Worker", sections=STATS_FOR_CLIENT)
     async with cluster.client() as client:
         await client.call(WORKER, WORK, SayRequest(text="warm:0"), SayReply)
+        probe = PendingProbe(client)
         first = asyncio.create_task(
             client.call(WORKER, WORK, SayRequest(text="first:1.5"), SayReply, timeout=10)
         )
-        await asyncio.sleep(0)  # the connection is up: the task sends at once
-        assert len(client.pending) == 1
+        await probe.wait_for(1)  # the connection is up: "first" is sent as it is registered
         # "late" waits behind "first" (one handler at a time) longer than its deadline.
         with pytest.raises(TimedOut):
             await client.call(WORKER, WORK, SayRequest(text="late:0"), SayReply, timeout=0.5)
@@ -64,13 +65,14 @@ async def test_dc6_killed_callee_fails_pending_calls_fast_then_reconnects(
     worker_id = await cluster.start_actor("worker", "tests.e2e.actors:Worker")
     async with cluster.client(consent_interval=0.5, consent_failures=3) as client:
         await client.call(WORKER, WORK, SayRequest(text="warm:0"), SayReply)
+        probe = PendingProbe(client)
         calls = [
             asyncio.create_task(
                 client.call(WORKER, WORK, SayRequest(text=f"p{i}:2"), SayReply, timeout=60)
             )
             for i in range(3)
         ]
-        await asyncio.sleep(0)  # the connection is up: the tasks send at once
+        await probe.wait_for(3)  # the connection is up: each is sent as it is registered
         assert len(client.pending) == 3
         start = time.monotonic()
         cluster.procs["worker"].kill()
@@ -188,10 +190,11 @@ async def test_cancelled_call_leaves_the_pending_table_and_its_late_answer_is_co
     await cluster.start_actor("worker", "tests.e2e.actors:Worker")
     async with cluster.client() as client:
         await client.call(WORKER, WORK, SayRequest(text="warm:0"), SayReply)
+        probe = PendingProbe(client)
         task = asyncio.create_task(
             client.call(WORKER, WORK, SayRequest(text="slow:0.5"), SayReply, timeout=10)
         )
-        await asyncio.sleep(0)  # the connection is up: the task sends at once
+        await probe.wait_for(1)  # the connection is up: "slow" is sent as it is registered
         assert len(client.pending) == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -10,6 +10,7 @@ import pytest
 
 from examples.echo_pb2 import SayReply, SayRequest
 from tests.e2e.conftest import Cluster
+from tests.e2e.pending_probe import PendingProbe
 
 pytestmark = pytest.mark.e2e
 
@@ -21,18 +22,27 @@ async def test_dc2_signal_request_overtakes_queued_reliable_ones(cluster: Cluste
     await cluster.start_actor("worker", "tests.e2e.actors:Worker")
     async with cluster.client() as client:
         await client.call(WORKER, WORK, SayRequest(text="warm:0"), SayReply)
+        probe = PendingProbe(client)
 
         def work(text: str, signal: bool = False) -> asyncio.Task[SayReply]:
+            label = text.partition(":")[0]
             return asyncio.create_task(
                 client.call(
-                    WORKER, WORK, SayRequest(text=text), SayReply, timeout=20, signal=signal
+                    WORKER,
+                    WORK,
+                    SayRequest(text=text),
+                    SayReply,
+                    timeout=20,
+                    signal=signal,
+                    request_id=label,
                 )
             )
 
         calls = [work("block:1")] + [work(f"n{i}:0") for i in range(5)]
         calls.append(work("urgent:0", signal=True))
-        await asyncio.sleep(0)  # the connection is up: each task sends at once, in order
-        assert len(client.pending) == 7
+        # The connection is up: each call is sent as it is registered, in this order.
+        sent = await probe.wait_for(7)
+        assert sent == ["block", "n0", "n1", "n2", "n3", "n4", "urgent"]
         await asyncio.gather(*calls)
         ran = await client.call(WORKER, "worker.v1.Worker.Ran", SayRequest(), SayReply)
     order = ran.text.split("\n")
