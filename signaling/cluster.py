@@ -2,22 +2,16 @@
 
 Every node keeps the whole deployment's registry in memory, so the dispatcher
 answers route candidates, discovery and ACL checks without a round trip; Redis
-carries what keeps those views the same:
+carries what keeps those views the same. The keys (serials, registrations, node
+liveness) are ``signaling.cluster_store``'s; this module is the node's part of
+the traffic:
 
-- ``{p}:serial:{realm}``: INCR allocates serials, unique across nodes (ID-2), raised
-  to a floor when below it: the clock's (``signaling.serials``) or above every serial
-  this node has seen, whichever is higher (a Redis that lost the key must not count
-  from 1 again, F1).
-- ``{p}:actor:{actor id}``: a hash with the registration (``events.record_fields``)
-  plus ``node`` (where its socket is), ``gen`` (HINCRBY numbers each socket
-  attach, so a late announcement never undoes a newer one) and ``backlog``; it
-  expires a minute after the newest credential, as the registry forgets it
-  (``LAPSE_SLACK_SECS``).
-- ``{p}:node:{node}``: set with a TTL of 3 heartbeat intervals and refreshed
-  every interval; a node whose key vanished is dead and its actors are offline.
 - channel ``{p}:events``: every change of shared state (``events.Event``), applied
-  by every other node, each telling its own subscribers (``Dispatcher.apply``).
-- channel ``{p}:relay:{node}``: relays for actors whose socket is on that node.
+  by every other node, each telling its own subscribers (``Dispatcher.apply``);
+- channel ``{p}:relay:{node}``: relays for actors whose socket is on that node;
+- the node's liveness key, refreshed every heartbeat interval, and the other
+  nodes' keys, checked as often: a node whose key vanished is dead
+  (``Dispatcher.node_lost``).
 
 Publishing is queued and written in pipelined batches by one task, in order;
 reads happen where a request needs them (registration, renewal, a socket of an
@@ -30,32 +24,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from signaling.cluster_store import ClusterConflict, ClusterStore, ClusterUnavailable
 from signaling.events import (
-    Backlog,
     Contact,
     Event,
     EventDecodeError,
     Granted,
-    Offline,
     Online,
     Subscription,
     decode_event,
     encode_event,
-    record_fields,
     record_from_fields,
 )
-from signaling.record import ActorRecord
-from signaling.registry import LAPSE_SLACK_SECS
+from signaling.record import ActorRecord, TypeKey
 
 if TYPE_CHECKING:
     from signaling.state import State
@@ -68,75 +58,10 @@ log = logging.getLogger(__name__)
 QUEUE_LIMIT = 65536
 # Commands per pipelined write.
 BATCH = 512
-SCAN_COUNT = 500
 # Reconnect backoff to Redis: full jitter, capped.
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 5.0
 START_TIMEOUT = 15.0
-
-# HSET only while the registration exists: a presence update must not resurrect
-# an expired hash (it would have no TTL and live forever).
-_HSET_IF_EXISTS = """
-if redis.call('exists', KEYS[1]) == 1 then
-  redis.call('hset', KEYS[1], unpack(ARGV))
-end
-return 0
-"""
-# The next attach number of an actor, only while its registration exists (0: it does not).
-_NEXT_GENERATION = """
-if redis.call('exists', KEYS[1]) == 1 then
-  return redis.call('hincrby', KEYS[1], 'gen', 1)
-end
-return 0
-"""
-# INCR, but never below the floor (ARGV[1]) taken from the clock. Lua numbers are
-# doubles: exact for serials below 2**53 (the floor is about 2**47 in 2026).
-_NEXT_SERIAL = """
-local v = redis.call('incr', KEYS[1])
-local floor = tonumber(ARGV[1])
-if v < floor then
-  redis.call('set', KEYS[1], ARGV[1])
-  return floor
-end
-return v
-"""
-# Store a registration (ARGV[6..]: field, value, ...), expire it at ARGV[3] and announce
-# it (ARGV[5] on channel ARGV[4]); with ARGV[1] == '1' only if its renewal tokens are
-# still ARGV[2], as read before the renewal (F8: two renewals of one chain cannot both win).
-_STORE = """
-if ARGV[1] == '1' and (redis.call('hget', KEYS[1], 'tokens') or '') ~= ARGV[2] then
-  return 0
-end
-redis.call('hset', KEYS[1], unpack(ARGV, 6))
-redis.call('expireat', KEYS[1], ARGV[3])
-redis.call('publish', ARGV[4], ARGV[5])
-return 1
-"""
-# Clear ``node`` only if it still names us: the actor may have moved on already.
-_HDEL_NODE_IF_OURS = """
-if redis.call('hget', KEYS[1], 'node') == ARGV[1] then
-  redis.call('hdel', KEYS[1], 'node')
-end
-return 0
-"""
-
-
-class ClusterUnavailable(Exception):
-    """Redis cannot be reached; the request that needed it fails (HTTP 503)."""
-
-
-class ClusterConflict(Exception):
-    """Another node stored a renewal of the same chain first (HTTP 409: retry)."""
-
-
-def _as_bytes(fields: Mapping[Any, Any]) -> dict[bytes, bytes]:
-    # The client is made without decode_responses, so keys and values are bytes already.
-    return {
-        (k if isinstance(k, bytes) else str(k).encode()): (
-            v if isinstance(v, bytes) else str(v).encode()
-        )
-        for k, v in fields.items()
-    }
 
 
 def new_node_id() -> str:
@@ -154,25 +79,13 @@ class Cluster:
         self._redis: aioredis.Redis = aioredis.Redis.from_url(url)
         self._events_channel = f"{prefix}:events"
         self._relay_channel = self.relay_channel(node)
+        self.redis_store = ClusterStore(self._redis, prefix, node, self._events_channel)
         self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(QUEUE_LIMIT)
         self._tasks: list[asyncio.Task[None]] = []
         self._state: State | None = None
-        self._hset_if_exists = self._redis.register_script(_HSET_IF_EXISTS)
-        self._hdel_node_if_ours = self._redis.register_script(_HDEL_NODE_IF_OURS)
-        self._next_generation = self._redis.register_script(_NEXT_GENERATION)
-        self._next_serial = self._redis.register_script(_NEXT_SERIAL)
-        self._store = self._redis.register_script(_STORE)
         self._subscribed = asyncio.Event()
         # Notified after each message from the other nodes is applied (see ``settled``).
         self._applied = asyncio.Condition()
-
-    # ---- keys ----
-
-    def actor_key(self, key: str) -> str:
-        return f"{self.prefix}:actor:{key}"
-
-    def node_key(self, node: str) -> str:
-        return f"{self.prefix}:node:{node}"
 
     def relay_channel(self, node: str) -> str:
         return f"{self.prefix}:relay:{node}"
@@ -184,7 +97,7 @@ class Cluster:
         self._state = state
         try:
             await self._redis.ping()
-            await self._refresh_liveness()
+            await self.redis_store.refresh_node(self.node_ttl_secs)
         except (RedisError, OSError) as e:
             await self._redis.aclose()
             raise ClusterUnavailable(f"cannot reach redis at {self.url}: {e}") from None
@@ -216,7 +129,7 @@ class Cluster:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         with contextlib.suppress(RedisError, OSError):
-            await self._redis.delete(self.node_key(self.node))
+            await self.redis_store.drop_node()
         await self._redis.aclose()
         log.info("cluster_left node=%s", self.node)
 
@@ -225,58 +138,23 @@ class Cluster:
         async with asyncio.timeout(timeout), self._applied:
             await self._applied.wait_for(predicate)
 
-    # ---- requests that wait for Redis ----
+    # ---- requests that wait for Redis (signaling.cluster_store) ----
 
     async def next_serial(self, realm_id: int, floor: int = 1) -> int:
-        key = f"{self.prefix}:serial:{realm_id}"
-        try:
-            return int(await self._next_serial(keys=[key], args=[str(floor)]))
-        except (RedisError, OSError) as e:
-            raise ClusterUnavailable(f"serial allocation failed: {e}") from None
+        return await self.redis_store.next_serial(realm_id, floor)
 
     async def next_generation(self, key: str) -> int:
         """Number a new socket of ``key`` across nodes; 0 when the registration is gone."""
-        try:
-            return int(await self._next_generation(keys=[self.actor_key(key)]))
-        except (RedisError, OSError) as e:
-            raise ClusterUnavailable(f"numbering the socket failed: {e}") from None
+        return await self.redis_store.next_generation(key)
 
     async def store(self, record: ActorRecord, expect_tokens: bytes | None = None) -> None:
-        """Write the registration, then tell the other nodes to read it.
-
-        ``expect_tokens``: store only if the stored renewal tokens are still these
-        (ClusterConflict otherwise).
-        """
-        key = self.actor_key(record.key)
-        args: list[bytes | str | int] = [
-            "0" if expect_tokens is None else "1",
-            expect_tokens or b"",
-            record.credential_expires_at + LAPSE_SLACK_SECS,
-            self._events_channel,
-            encode_event(Granted(record.key), self.node),
-        ]
-        for field, value in record_fields(record).items():
-            args += [field, value]
-        try:
-            stored = await self._store(keys=[key], args=args)
-        except (RedisError, OSError) as e:
-            raise ClusterUnavailable(f"storing the registration failed: {e}") from None
-        if not stored:
-            raise ClusterConflict("another renewal of this actor was stored first: retry")
+        """Write the registration, then tell the other nodes to read it (ClusterConflict
+        when ``expect_tokens`` are no longer the stored renewal tokens)."""
+        await self.redis_store.store(record, expect_tokens)
 
     async def fetch(self, key: str) -> ActorRecord | None:
         """The stored registration of ``key``, or None when there is none (or it is damaged)."""
-        try:
-            fields = _as_bytes(await self._redis.hgetall(self.actor_key(key)))
-        except (RedisError, OSError) as e:
-            raise ClusterUnavailable(f"reading the registration failed: {e}") from None
-        if not fields:
-            return None
-        try:
-            return record_from_fields(fields)
-        except ValueError as e:
-            log.warning("stored_registration_damaged actor=%s error=%s", key, e)
-            return None
+        return await self.redis_store.fetch(key)
 
     # ---- queued: never block the caller ----
 
@@ -325,23 +203,18 @@ class Cluster:
                     pipe.publish(op[1], op[2])
                     continue
                 event: Event = op[1]
-                akey = "" if isinstance(event, Granted | Contact) else self.actor_key(event.key)
-                if isinstance(event, Online):
-                    await self._hset_if_exists(keys=[akey], args=["node", event.node], client=pipe)
-                elif isinstance(event, Offline):
-                    await self._hdel_node_if_ours(keys=[akey], args=[event.node], client=pipe)
-                elif isinstance(event, Backlog):
-                    await self._hset_if_exists(
-                        keys=[akey], args=["backlog", repr(event.value)], client=pipe
-                    )
-                elif isinstance(event, Subscription):
-                    record = self._state.registry.get(event.key)
-                    subs = sorted(record.subscriptions) if record is not None else []
-                    await self._hset_if_exists(
-                        keys=[akey], args=["subs", json.dumps(subs)], client=pipe
-                    )
+                if not isinstance(event, Granted | Contact):
+                    await self.redis_store.update(pipe, event, self._subscriptions(event))
                 pipe.publish(self._events_channel, encode_event(event, self.node))
             await pipe.execute()
+
+    def _subscriptions(self, event: Event) -> list[TypeKey]:
+        """All subscriptions of the actor a Subscription event is about, as stored."""
+        assert self._state is not None
+        if not isinstance(event, Subscription):
+            return []
+        record = self._state.registry.get(event.key)
+        return sorted(record.subscriptions) if record is not None else []
 
     # ---- the listener ----
 
@@ -407,10 +280,7 @@ class Cluster:
         state = self._state
         count = 0
         nodes_alive: dict[str, bool] = {}
-        async for akey in self._redis.scan_iter(match=f"{self.prefix}:actor:*", count=SCAN_COUNT):
-            fields = _as_bytes(await self._redis.hgetall(akey))
-            if not fields:
-                continue
+        async for akey, fields in self.redis_store.registrations():
             try:
                 record = state.registry.merge(record_from_fields(fields))
             except ValueError as e:
@@ -425,7 +295,7 @@ class Cluster:
             if not node or node == self.node or record.local:
                 continue
             if node not in nodes_alive:
-                nodes_alive[node] = bool(await self._redis.exists(self.node_key(node)))
+                nodes_alive[node] = await self.redis_store.node_alive(node)
             if nodes_alive[node]:
                 online = Online(record.key, node, generation)
                 state.hub.apply(state.dispatcher.apply(online, state.clock()))
@@ -433,23 +303,17 @@ class Cluster:
 
     # ---- node liveness ----
 
-    async def _refresh_liveness(self) -> None:
-        await self._redis.set(self.node_key(self.node), b"1", ex=self.node_ttl_secs)
-
     async def _liveness_forever(self) -> None:
         assert self._state is not None
         state = self._state
         while True:
             await asyncio.sleep(self.heartbeat_secs)
             try:
-                await self._refresh_liveness()
+                await self.redis_store.refresh_node(self.node_ttl_secs)
                 nodes = sorted(state.registry.remote_nodes())
                 if not nodes:
                     continue
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for node in nodes:
-                        pipe.exists(self.node_key(node))
-                    alive = await pipe.execute()
+                alive = await self.redis_store.nodes_alive(nodes)
                 for node, up in zip(nodes, alive, strict=True):
                     if not up:
                         log.warning("cluster_node_lost node=%s lost=%s", self.node, node)
