@@ -100,6 +100,9 @@ class Node:
         self.timer = Timer()
         self.calls = Calls(self.signaling, self.transport, self.pending, self.timer.poke)
         self.timer.watch(self.pending.next_deadline, self.calls.expire)
+        # Idle streams end at their time to live (their readers get TimedOut).
+        self.timer.watch(self.streams.next_deadline, self.streams.expire)
+        self.streams.on_deadline = self.timer.poke
         self.runtime_routes = RuntimeRoutes(
             self.counters,
             self.core,

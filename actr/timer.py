@@ -46,10 +46,14 @@ class Timer:
             return
         if self._armed_at is not None and self._armed_at <= when:
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop yet (set up outside one): the first poke inside arms it
         if self._handle is not None:
             self._handle.cancel()
         self._armed_at = when
-        self._handle = asyncio.get_running_loop().call_at(when, self._fire)
+        self._handle = loop.call_at(when, self._fire)
 
     def close(self) -> None:
         self._closed = True
