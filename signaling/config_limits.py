@@ -20,6 +20,8 @@ Every key is optional; 0 turns a limit off::
     max_text_bytes = 1024               # service names, reasons, messages, spec names (F3)
     max_acl_rules = 64                  # rules in a registered Acl (F3)
     max_registration_bytes = 65536      # a /ais/register body, ServiceSpec included (F3)
+    max_registrations_per_realm = 100000  # registrations held per realm, lapsed ones
+                                        # forgotten; past it /ais/register answers 429
 
 A key of a float limit takes an integer or a float, any other an integer.
 """
@@ -58,6 +60,9 @@ class Limits:
     max_text_bytes: int = 1024
     max_acl_rules: int = 64
     max_registration_bytes: int = 64 * 1024
+    # Registrations held per realm (across the deployment): each lives until it lapses,
+    # so a realm member within the rate limits could otherwise fill memory with them.
+    max_registrations_per_realm: int = 100_000
 
 
 LIMIT_KEYS = frozenset(f.name for f in fields(Limits))

@@ -8,7 +8,8 @@ Bodies and answers are protobuf (``application/x-protobuf``). Errors are
 answered as ``RegisterResponse{error}`` with a matching HTTP status: 400 for a
 body that does not decode or is invalid, 401 for a bad secret or renewal
 token or a credential that already expired, 413 for a body over the limit, 429
-for too many registrations from one address, 503 when Redis (SIG-10) is down.
+for too many registrations from one address or a realm holding
+``max_registrations_per_realm`` already, 503 when Redis (SIG-10) is down.
 
 Renewal (AIS-3) works while the newest credential is unexpired, also after the
 actor unregistered, so a restarted daemon resumes its ActrId; each renewal
@@ -138,6 +139,21 @@ def _check_secret(state: State, realm_id: int, supplied: str | None) -> None:
         )
 
 
+def _check_room(state: State, realm_id: int) -> None:
+    """A realm holds at most ``max_registrations_per_realm`` registrations: each lives
+    until it lapses, so one member within the rate limits could otherwise fill memory.
+    With Redis every node holds the deployment's registrations, so the count is the
+    deployment's (registrations on several nodes at once may pass it by a few)."""
+    cap = state.config.limits.max_registrations_per_realm
+    if cap and state.registry.realm_count(realm_id) >= cap:
+        raise _Refused(
+            429,
+            ErrorCode.RESOURCE_EXHAUSTED,
+            f"realm {realm_id} holds {cap} registrations, its limit: retry once some lapse",
+            "realm_full",
+        )
+
+
 async def _grant(state: State, record: ActorRecord, spent: bytes | None = None) -> RegisterOk:
     """A fresh credential and renewal token for ``record``, stored for every node.
 
@@ -191,6 +207,7 @@ async def register(request: web.Request) -> web.Response:
             type_text(req.actr_type)
         except IdentityError as e:
             raise _Refused(400, ErrorCode.INVALID_ARGUMENT, str(e), "invalid_type") from None
+        _check_room(state, req.realm.realm_id)
     except _Refused as e:
         state.stats.reject(f"register_{e.reason}")
         log.info("register_refused reason=%s peer=%s", e.reason, request.remote)

@@ -60,6 +60,7 @@ class Registry:
     def __init__(self) -> None:
         self._records: dict[str, ActorRecord] = {}
         self._next_serial: dict[int, int] = {}
+        self._per_realm: dict[int, int] = {}
         self.live = LiveIndex()
         self.subscriptions = Subscriptions(self._records)
 
@@ -79,6 +80,16 @@ class Registry:
 
     def get(self, key: str) -> ActorRecord | None:
         return self._records.get(key)
+
+    def realm_count(self, realm_id: int) -> int:
+        """Registrations held in ``realm_id`` (lapsed ones are forgotten)."""
+        return self._per_realm.get(realm_id, 0)
+
+    def _add(self, record: ActorRecord) -> None:
+        if record.key not in self._records:
+            realm_id = record.actr_id.realm.realm_id
+            self._per_realm[realm_id] = self._per_realm.get(realm_id, 0) + 1
+        self._records[record.key] = record
 
     def register(
         self,
@@ -107,7 +118,7 @@ class Registry:
             last_seen=now,
             service_spec=service_spec,
         )
-        self._records[record.key] = record
+        self._add(record)
         return record
 
     def next_unseen(self, realm_id: int) -> int:
@@ -125,7 +136,7 @@ class Registry:
         if record is None:
             # Presence, and so its generation, arrives with Online events only.
             incoming.generation = 0
-            self._records[incoming.key] = incoming
+            self._add(incoming)
             self._saw_serial(incoming.actr_id.realm.realm_id, incoming.actr_id.serial_number)
             self.subscriptions.adopt(incoming)
             return incoming
@@ -144,6 +155,12 @@ class Registry:
         record = self._records.pop(key, None)
         if record is None:
             return None
+        realm_id = record.actr_id.realm.realm_id
+        left = self._per_realm.get(realm_id, 0) - 1
+        if left > 0:
+            self._per_realm[realm_id] = left
+        else:
+            self._per_realm.pop(realm_id, None)
         if record.live:
             self.live.set_offline(record)
         self.subscriptions.forget(record)

@@ -1,6 +1,6 @@
 """Hostile peers and operators' mistakes (issue 11) against an in-process server and the
-sans-IO parts: F1 serials, F3 sizes and subscriptions, F5 admission, F8 renewal chains,
-F11 prefix limits. The process tests with the README's figures are in
+sans-IO parts: F1 serials, F3 sizes, subscriptions and registrations per realm, F5
+admission, F8 renewal chains, F11 prefix limits. The process tests with the README's figures are in
 test_signaling_hostile.py."""
 
 from __future__ import annotations
@@ -38,8 +38,10 @@ from actr.protocol.signaling_pb2 import (
     UnregisterRequest,
 )
 from signaling.config import ConfigError, Limits
+from signaling.config_limits import parse_limits
 from signaling.inbound import clip, request_problem
 from signaling.limits import AttemptLimiter, ConnectionGate, client_keys
+from signaling.registry import LAPSE_SLACK_SECS
 from signaling.runner import RunningServer
 from signaling.serials import BLOCK, SerialBook, clock_floor, serial_file_for
 
@@ -178,6 +180,39 @@ async def test_f3_subscriptions_capped_per_actor(
     assert refused.error.code == ErrorCode.RESOURCE_EXHAUSTED
     assert server.state.stats.rejects["subscriptions_exceeded"] == 1
     assert len(server.state.registry.get(a.key).subscriptions) == 3  # type: ignore[union-attr]
+
+
+async def test_f3_registrations_capped_per_realm_until_they_lapse(
+    http: aiohttp.ClientSession, make_server: MakeServer
+) -> None:
+    """A realm member within the rate limits cannot fill memory with registrations: a
+    realm holds at most max_registrations_per_realm; past it 429 RESOURCE_EXHAUSTED,
+    counted, until registrations lapse. Other realms keep their own room."""
+    clock = Clock()
+    server = await make_server(clock=clock, limits=Limits(max_registrations_per_realm=3))
+    for _ in range(3):
+        await register(http, server.url, "acme:echo:1.0")
+    status, answer = await post_register(http, server.url, "acme:echo:1.0")
+    assert status == 429 and answer.error.code == ErrorCode.RESOURCE_EXHAUSTED
+    assert "realm 1 holds 3 registrations" in answer.error.message
+    await register(http, server.url, "acme:echo:1.0", realm=2)
+    state = server.state
+    assert state.stats.rejects["register_realm_full"] == 1
+    assert state.registry.realm_count(1) == 3 and state.registry.realm_count(2) == 1
+    # Never connected, their credentials expire: forgotten a minute later, room again.
+    clock.advance(state.authority.lifetime_secs + LAPSE_SLACK_SECS)
+    state.hub.apply(state.dispatcher.sweep(clock()))
+    assert state.registry.realm_count(1) == 0
+    await register(http, server.url, "acme:echo:1.0")
+    assert state.registry.realm_count(1) == 1
+
+
+def test_f3_registrations_per_realm_config() -> None:
+    assert Limits().max_registrations_per_realm == 100_000
+    parsed = parse_limits({"max_registrations_per_realm": 0}, "t.toml")
+    assert parsed.max_registrations_per_realm == 0  # no cap
+    with pytest.raises(ConfigError, match="max_registrations_per_realm must not be negative"):
+        parse_limits({"max_registrations_per_realm": -1}, "t.toml")
 
 
 async def test_f3_subscriptions_survive_a_reconnect_within_the_grace_and_end_with_it(
