@@ -5,7 +5,8 @@ http://HOST:PORT`` (the bound port, also when 0 was asked for); logs go to
 stderr. Exit codes: 0 after SIGINT/SIGTERM, 1 when the address cannot be
 bound or the configured Redis cannot be reached, 2 for a bad command line or
 configuration (a weak realm secret on a non-loopback address, a signing key file
-open to group or others: F14).
+open to group or others: F14; without Redis, a serial file another running server
+holds: F1).
 """
 
 from __future__ import annotations

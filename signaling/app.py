@@ -44,7 +44,9 @@ def create_app(
     With ``config.redis_url`` the server joins the deployment in that Redis when it
     starts (SIG-10) as node ``node`` (default: a random id); starting fails with
     ClusterUnavailable when Redis cannot be reached.
-    Raises ConfigError when the signing key file cannot be read or created.
+    Raises ConfigError when the signing key file cannot be read or created, or (without
+    Redis) when another server holds its serial file (``serials.SerialsInUse``); the
+    app's cleanup lets go of that lock.
     """
     key = signing_key if signing_key is not None else load_or_create_key(config.signing_key_file)
     authority = CredentialAuthority(key, config.signing_key_id, config.credential_lifetime_secs)
@@ -81,6 +83,7 @@ def create_app(
     app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(_close_sockets)
     app.on_cleanup.append(lambda _: _shutdown_metrics(metrics))
+    app.on_cleanup.append(_release_state)
     return app
 
 
@@ -93,6 +96,10 @@ async def headers_read(request: web.Request, handler: Handler) -> web.StreamResp
 
 async def _shutdown_metrics(metrics: Metrics) -> None:
     metrics.shutdown()
+
+
+async def _release_state(app: web.Application) -> None:
+    app[STATE].close()
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -17,12 +17,21 @@ and nodes:
 - With Redis (SIG-10) the cluster allocates with INCR, raised to the clock
   floor whenever it is below it (a Redis that lost its keys starts above every
   serial it had handed out).
+- Two servers without Redis on one key file would each count from the same mark
+  and hand out the same serials. A server holds an exclusive ``flock`` on
+  ``<key file>.serials.lock`` (its pid inside) for its whole life
+  (``SerialsLock``); a second one on the same file refuses to start
+  (``SerialsInUse``, a ConfigError: exit 2). The lock is a file of its own
+  because the mark is replaced by a rename on every write, and a lock on the
+  replaced file would guard nothing. It dies with its process: a crash leaves no
+  stale lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -30,7 +39,14 @@ from pathlib import Path
 
 from signaling.config_values import ConfigError
 
-__all__ = ["BLOCK", "SerialBook", "clock_floor", "serial_file_for"]
+__all__ = [
+    "BLOCK",
+    "SerialBook",
+    "SerialsInUse",
+    "SerialsLock",
+    "clock_floor",
+    "serial_file_for",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +64,75 @@ def serial_file_for(signing_key_file: Path | None) -> Path | None:
     if signing_key_file is None:
         return None
     return signing_key_file.with_name(signing_key_file.name + ".serials")
+
+
+class SerialsInUse(ConfigError):
+    """Another process holds the serial file's lock."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "a process whose pid it did not record"
+        super().__init__(
+            f"serial file {path} is in use by another signaling server ({holder}): two servers "
+            "without Redis on one signing_key_file would hand out the same serials; stop it, "
+            "give this server its own signing_key_file, or share state through redis_url"
+        )
+        self.path = path
+        self.pid = pid
+
+
+class SerialsLock:
+    """The exclusive lock of one serial file, held until ``release``."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, serial_file: Path) -> SerialsLock:
+        """Locks ``serial_file`` (through ``<serial_file>.lock``) or raises SerialsInUse;
+        ConfigError when the lock file cannot be opened."""
+        path = serial_file.with_name(serial_file.name + ".lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise ConfigError(f"cannot open lock file {path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            log.error("serials_in_use file=%s holder_pid=%s", serial_file, pid)
+            raise SerialsInUse(serial_file, pid) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        log.info("serials_locked file=%s pid=%d", serial_file, os.getpid())
+        return cls(path, fd)
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        # The pid goes first, so a reader never sees a stale one for a free lock.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        os.close(fd)  # closing the last descriptor releases the flock
+        log.info("serials_unlocked file=%s", self.path)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
 
 
 class SerialBook:

@@ -16,7 +16,7 @@ from signaling.dispatcher import Dispatcher
 from signaling.hub import Hub
 from signaling.limits import AttemptLimiter, ConnectionGate
 from signaling.registry import Registry
-from signaling.serials import SerialBook, serial_file_for
+from signaling.serials import SerialBook, SerialsLock, serial_file_for
 from signaling.stats import Stats
 
 __all__ = ["STATE", "State"]
@@ -41,8 +41,9 @@ class State:
     attempts: AttemptLimiter = field(init=False)
     # F5: open TCP connections per client address and prefix.
     gate: ConnectionGate = field(init=False)
-    # ID-2 / F1: serials of a server without Redis.
+    # ID-2 / F1: serials of a server without Redis, and the lock on their file.
     serials: SerialBook = field(init=False)
+    serials_lock: SerialsLock | None = field(init=False, default=None)
     # F5: connections counted and timed before their HTTP is read.
     admission: Admission = field(init=False)
 
@@ -68,7 +69,19 @@ class State:
         self.admission = Admission(self.gate, self.stats, limits.header_timeout_secs)
         # With Redis the cluster hands out serials; no file is written then.
         key_file = self.config.signing_key_file if self.config.redis_url is None else None
-        self.serials = SerialBook(serial_file_for(key_file), self.clock())
+        serial_file = serial_file_for(key_file)
+        if serial_file is not None:
+            self.serials_lock = SerialsLock.acquire(serial_file)
+        try:
+            self.serials = SerialBook(serial_file, self.clock())
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Let go of what outlives requests: the serial file's lock."""
+        if self.serials_lock is not None:
+            self.serials_lock.release()
 
 
 STATE = web.AppKey("signaling_state", State)

@@ -1,4 +1,5 @@
-"""Hostile peers against the server as a real process (issue 11: F3, F4, F5).
+"""Hostile peers and operators' mistakes against the server as a real process (issue 11:
+F1, F3, F4, F5).
 
 Each test starts ``python -m signaling --config`` on loopback, attacks it, and
 measures what the attack cost from ``/proc/PID/status`` (VmRSS, VmHWM) or what
@@ -12,6 +13,7 @@ import base64
 import os
 import re
 import socket
+import subprocess
 import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -139,6 +141,34 @@ async def test_f1_after_a_kill_and_restart_old_credentials_name_no_new_actor(
                 assert info.value.status == 401
                 status, _ = await renew(http, url, o.actr_id, o.renewal_token)
                 assert status == 401
+
+
+async def test_f1_a_second_server_on_the_same_serial_file_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    """Two servers without Redis on one signing key would count serials from one
+    high-water mark and hand out the same ones: the second exits 2, naming the first's
+    pid. The lock dies with its holder, so after a SIGKILL a new server starts."""
+    extra = 'signing_key_file = "signing.key"\n'
+    cmd = [sys.executable, "-m", "signaling", "--config", str(_config(tmp_path, extra))]
+    cmd += ["--host", "127.0.0.1", "--port", "0"]
+    async with aiohttp.ClientSession() as http:
+        with signaling_process(tmp_path, extra) as (first, url):
+            second = await asyncio.create_subprocess_exec(
+                *cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            async with asyncio.timeout(30):
+                _, err = await second.communicate()
+            stderr = err.decode()
+            assert second.returncode == 2, stderr
+            assert (
+                f"signing.key.serials is in use by another signaling server "
+                f"(pid {first.popen.pid})" in stderr
+            )
+            await register(http, url, "acme:echo:1.0")  # the first one serves on
+            first.kill()
+        with signaling_process(tmp_path, extra) as (_proc, url):
+            await register(http, url, "acme:echo:1.0")
 
 
 # ---- F3: a subscription flood ----

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import aiohttp
@@ -43,7 +44,14 @@ from signaling.inbound import clip, request_problem
 from signaling.limits import AttemptLimiter, ConnectionGate, client_keys
 from signaling.registry import LAPSE_SLACK_SECS
 from signaling.runner import RunningServer
-from signaling.serials import BLOCK, SerialBook, clock_floor, serial_file_for
+from signaling.serials import (
+    BLOCK,
+    SerialBook,
+    SerialsInUse,
+    SerialsLock,
+    clock_floor,
+    serial_file_for,
+)
 
 T0 = 1_800_000_000.0
 
@@ -92,6 +100,20 @@ def test_f1_serial_file_damaged_or_unwritable_refuses_to_start(tmp_path: Path) -
 async def test_f1_without_a_key_file_each_boot_starts_at_its_clock_floor() -> None:
     assert await SerialBook(None, T0).next(1) == clock_floor(T0)
     assert await SerialBook(None, T0 + 1).next(1) == clock_floor(T0) + 65536
+
+
+def test_f1_one_server_at_a_time_holds_a_serial_file(tmp_path: Path) -> None:
+    path = tmp_path / "signing.key.serials"
+    lock = SerialsLock.acquire(path)
+    lock_file = tmp_path / "signing.key.serials.lock"
+    assert lock_file.read_text() == f"{os.getpid()}\n"
+    with pytest.raises(
+        SerialsInUse, match=f"in use by another signaling server \\(pid {os.getpid()}\\)"
+    ):
+        SerialsLock.acquire(path)
+    lock.release()
+    assert not lock.held and lock_file.read_text() == ""
+    SerialsLock.acquire(path).release()
 
 
 # ---- F3: sizes and subscriptions ----
