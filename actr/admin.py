@@ -78,6 +78,22 @@ class AdminConfig:
     stats_from: tuple[CallerPattern, ...] = ()
     stats_per_sec: float = 1.0
     stats_burst: int = 5
+    # The operators' HTTP endpoint (/metrics, /healthz, /readyz; actr/ops_http.py) as
+    # "host:port"; empty: none (it tells counters and health to whoever reaches it).
+    listen: str = ""
+    # /healthz: how long the signaling server may be out of reach before the daemon
+    # reports itself unhealthy (connected peers go on meanwhile; it reconnects alone).
+    signaling_grace: float = 30.0
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for IPv6) of ``[admin] listen``; ValueError if not."""
+    host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{text!r}: expected host:port, e.g. 127.0.0.1:9464")
+    return host, int(port)
 
 
 class TokenBucket:

@@ -1,4 +1,5 @@
-"""Command line: ``actr run``, ``actr call``.
+"""Command line: ``actr run``, ``actr call``, ``actr check``, ``actr discover``, the
+mailbox tools.
 
 Exit codes: 0 success, 1 the call failed (the error is printed), 2 bad usage
 or configuration.
@@ -22,9 +23,8 @@ from typing import Any
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
+from actr import check, logs, telemetry
 from actr import config as config_mod
-from actr import telemetry
-from actr.actor import Actor
 from actr.cli_mailbox import UsageError, mailbox_command, positive_int
 from actr.client import connect
 from actr.data_dir import DataDirInUse
@@ -46,34 +46,17 @@ def _run_loop(coro: Coroutine[Any, Any, int]) -> int:
         return asyncio.run(coro)
 
 
-def _load_actor(cfg: config_mod.NodeConfig) -> Actor:
-    if not cfg.actor_class or ":" not in cfg.actor_class:
-        raise config_mod.ConfigError("[actor] class must be 'module:ClassName'")
-    for p in reversed(cfg.pythonpath):
-        if str(p) not in sys.path:
-            sys.path.insert(0, str(p))
-    mod_name, _, cls_name = cfg.actor_class.partition(":")
-    try:
-        module = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise config_mod.ConfigError(f"[actor] class: cannot import {mod_name}: {e}") from e
-    cls = getattr(module, cls_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Actor)):
-        raise config_mod.ConfigError(f"[actor] class: {cfg.actor_class} is not an Actor subclass")
-    try:
-        cls.routes()
-    except TypeError as e:
-        raise config_mod.ConfigError(f"[actor] class: {e}") from e
-    return cls()
-
-
 async def _run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config)
-    actor = _load_actor(cfg)
+    # [logging] of the file, where the command line and ACTR_LOG_LEVEL left it open.
+    logs.setup(args.log_level or cfg.log_level or "WARNING", args.log_format or cfg.log_format)
+    actor = check.actor_class(cfg)()
     if cfg.data_dir is None:
         raise config_mod.ConfigError("[actor] data_dir is required")
     telemetry.setup(cfg.trace_exporter, type(actor).actr_type or "actr", cfg.trace_endpoint)
     node = Node(cfg, actor)
+    # Every line names the actor once it is registered.
+    logs.set_actor(lambda: id_text(node.actr_id) if node.signaling.registration else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -230,11 +213,24 @@ def _add_connection_args(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="actr", description="actr actor runtime")
-    p.add_argument("--log-level", default=os.environ.get("ACTR_LOG_LEVEL", "WARNING"))
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("ACTR_LOG_LEVEL"),
+        help="DEBUG, INFO, WARNING, ERROR (default: $ACTR_LOG_LEVEL, else the config's "
+        "[logging] level, else WARNING)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        help="text, or json: one object per line (default: the config's [logging] format)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run an actor daemon from a config file")
     run.add_argument("config", help="actr.toml")
+
+    chk = sub.add_parser("check", help="list every problem of a daemon config (exit 2), or OK")
+    chk.add_argument("config", type=Path, help="actr.toml")
 
     call = sub.add_parser("call", help="call an actor and print its answer")
     call.add_argument("target", help="actor type (acme:echo:1.0) or id (1f@1/acme:echo:1.0)")
@@ -275,13 +271,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), None)
-    if not isinstance(level, int):
-        print(f"error: unknown log level {args.log_level!r}", file=sys.stderr)
+    try:
+        logs.setup(args.log_level or "WARNING", args.log_format or "text")
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    if args.command == "check":
+        return check.main(args.config)
     if args.command in ("call", "discover"):
         sys.path.insert(0, str(Path.cwd()))
     try:

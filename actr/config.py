@@ -53,6 +53,12 @@
                                  # empty (the default): no remote caller
     stats_per_sec = 1.0          # answers a second, all callers together (token bucket
     stats_burst = 5              #   this deep); past it: RESOURCE_EXHAUSTED
+    listen = ""                  # "127.0.0.1:9464": /metrics, /healthz, /readyz; "": off
+    signaling_grace = 30.0       # /healthz is 503 once signaling is down this long
+
+    [logging]                    # the command line's --log-level/--log-format win
+    level = "WARNING"            # DEBUG | INFO | WARNING | ERROR
+    format = "text"              # text | json (one object per line, for log shippers)
 
 Unknown keys are an error, so a typo does not silently fall back to a default.
 """
@@ -66,7 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actr.admin import AdminConfig, CallerPattern
+from actr.admin import AdminConfig, CallerPattern, parse_listen
 from actr.framing import DEFAULT_MAX_MESSAGE
 from actr.mailbox import MailboxLimits
 from actr.transport.config import TransportConfig
@@ -106,6 +112,8 @@ class NodeConfig:
     max_concurrent_handlers: int = 1
     trace_exporter: str = "none"  # none | console | otlp
     trace_endpoint: str = ""  # OTLP/HTTP endpoint; empty: the exporter's default
+    log_level: str = ""  # empty: the command line's (actr/logs.py)
+    log_format: str = "text"  # text | json
 
 
 _SECTIONS: dict[str, set[str]] = {
@@ -130,8 +138,11 @@ _SECTIONS: dict[str, set[str]] = {
     },
     "telemetry": {"exporter", "endpoint"},
     "mailbox": {"dedup_window", "max_messages", "max_bytes", "backpressure_at", "max_attempts"},
-    "admin": {"stats_from", "stats_per_sec", "stats_burst"},
+    "admin": {"stats_from", "stats_per_sec", "stats_burst", "listen", "signaling_grace"},
+    "logging": {"level", "format"},
 }
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 def _typed(section: str, table: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
@@ -359,4 +370,26 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         if not 1 <= burst <= 10_000:
             raise ConfigError("[admin] stats_burst must be between 1 and 10000")
         cfg.admin.stats_burst = burst
+    if "listen" in admin:
+        cfg.admin.listen = _typed("admin", admin, "listen", str)
+        try:
+            if cfg.admin.listen:  # "": off
+                parse_listen(cfg.admin.listen)
+        except ValueError as e:
+            raise ConfigError(f"[admin] listen: {e}") from e
+    if "signaling_grace" in admin:
+        grace = float(_typed("admin", admin, "signaling_grace", (int, float)))
+        if not 0 <= grace <= 86400:
+            raise ConfigError("[admin] signaling_grace must be between 0 and 86400 seconds")
+        cfg.admin.signaling_grace = grace
+
+    logging_ = raw.get("logging", {})
+    if "level" in logging_:
+        cfg.log_level = _typed("logging", logging_, "level", str).upper()
+        if cfg.log_level not in LOG_LEVELS:
+            raise ConfigError(f"[logging] level must be one of {', '.join(LOG_LEVELS)}")
+    if "format" in logging_:
+        cfg.log_format = _typed("logging", logging_, "format", str)
+        if cfg.log_format not in LOG_FORMATS:
+            raise ConfigError(f"[logging] format must be one of {', '.join(LOG_FORMATS)}")
     return cfg

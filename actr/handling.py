@@ -27,9 +27,13 @@ from actr.identity import parse_id
 from actr.mailbox import MailboxRecord
 from actr.protocol.actr_pb2 import Direction, RpcEnvelope
 
-__all__ = ["Handling"]
+__all__ = ["HandledObserver", "Handling"]
 
 log = logging.getLogger(__name__)
+
+# Told of every request handled: (route key, answer code (0: OK), seconds, attempt);
+# the daemon's metrics (actr/metrics.py) count calls and handler latency with it.
+HandledObserver = Callable[[str, int, float, int], None]
 
 
 class Handling:
@@ -46,6 +50,7 @@ class Handling:
         self.counters = counters
         # Runs a lifecycle hook (on_error) in the background.
         self._hook = hook
+        self.observe: HandledObserver | None = None
 
     async def handle(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
         """The answer to ``env`` (a TELL's is built too, and not sent)."""
@@ -64,9 +69,13 @@ class Handling:
             with telemetry.tracer.start_as_current_span(
                 f"actr.handle {env.route_key}", kind=SpanKind.SERVER, attributes=attrs
             ) as span:
+                started = time.perf_counter()
                 reply = await self._run(record, env)
                 if reply.HasField("error"):
                     span.set_attribute("actr.error_code", reply.error.code)
+        if self.observe is not None:
+            code = reply.error.code if reply.HasField("error") else 0
+            self.observe(env.route_key, code, time.perf_counter() - started, record.attempts)
         return reply
 
     async def _run(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:

@@ -36,6 +36,7 @@ from actr.identity import IdentityError, id_text, parse_id, parse_type
 from actr.inbound import STATS_ROUTE, InboundCore
 from actr.inbound_shell import Inbound
 from actr.mailbox import Mailbox
+from actr.ops_http import OpsServer
 from actr.pending import PendingTable
 from actr.protocol.actr_pb2 import ActrId, RpcEnvelope
 from actr.realm_secret import check_client_secret
@@ -126,6 +127,8 @@ class Node:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._dir_lock: DataDirLock | None = None
+        # The operators' endpoint ([admin] listen): /metrics, /healthz, /readyz.
+        self.ops = OpsServer(self) if actor is not None and config.admin.listen else None
 
     @property
     def actr_id(self) -> ActrId:
@@ -154,6 +157,8 @@ class Node:
                 self._dir_lock = DataDirLock.acquire(self.config.data_dir)
             if self.actor is not None:
                 await self._open_mailbox()
+                if self.ops is not None:
+                    await self.ops.start()
             await self.signaling.start()
             if self.actor is not None:
                 try:
@@ -168,6 +173,8 @@ class Node:
             await self._close_parts()
             raise
         log.info("node_started actor=%s", id_text(self.actr_id))
+        if self.ops is not None:
+            self.ops.ready = True
         if self.actor is not None:
             self._hook(self.actor.on_ready(Context(self)))
 
@@ -209,6 +216,8 @@ class Node:
         log.info("node_stopped")
 
     async def _close_parts(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
         self.timer.close()
         for t in list(self._tasks):
             t.cancel()
