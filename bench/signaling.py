@@ -3,9 +3,11 @@
     python bench/signaling.py [--actors 2000] [--heartbeat 5] [--hold 15] [--relays 2000]
 
 The server runs as its own process (``python -m signaling``, heartbeat interval
-``--heartbeat``, connection-rate limit off since every socket comes from
-127.0.0.1). This process registers ``--actors`` actors over HTTP and opens a
-signaling socket for each (aiohttp), then every socket pings at the advised
+``--heartbeat``). Every socket comes from 127.0.0.1, so the limits per client
+address and per /24 are off (attempt rates and open connections: thousands of
+sockets from one address are what they refuse), and so is the message rate.
+This process registers ``--actors`` actors over HTTP and opens a signaling
+socket for each (aiohttp), then every socket pings at the advised
 interval, as the runtime does, for ``--hold`` seconds (at least 2 intervals).
 Meanwhile it measures the relay round trip at that load: actor A relays an ICE
 candidate to B, B relays it straight back, A times the pair; ``--relays`` of
@@ -53,6 +55,13 @@ from actr.protocol.signaling_pb2 import (  # noqa: E402
     SignalingEnvelope,
 )
 from actr.protocol.webrtc_pb2 import IceCandidate  # noqa: E402
+from actr.wire import (  # noqa: E402
+    ENVELOPE_VERSION,
+    PROTOBUF_CONTENT_TYPE,
+    REALM_SECRET_HEADER,
+    REGISTER_PATH,
+    SOCKET_PATH,
+)
 
 SECRET = "bench-secret"
 LISTEN_RE = re.compile(r"signaling listening on (http://\S+)")
@@ -81,7 +90,7 @@ def raise_fd_limit(wanted: int) -> None:
 
 
 def envelope() -> SignalingEnvelope:
-    return SignalingEnvelope(envelope_version=2, envelope_id=uuid.uuid4().hex)
+    return SignalingEnvelope(envelope_version=ENVELOPE_VERSION, envelope_id=uuid.uuid4().hex)
 
 
 @dataclass
@@ -101,7 +110,7 @@ class BenchActor:
         return env.SerializeToString()
 
     def relay_frame(self, target: BenchActor, envelope_id: str) -> bytes:
-        env = SignalingEnvelope(envelope_version=2, envelope_id=envelope_id)
+        env = SignalingEnvelope(envelope_version=ENVELOPE_VERSION, envelope_id=envelope_id)
         r = ActrRelay(
             source=self.ok.actr_id, credential=self.ok.credential, target=target.ok.actr_id
         )
@@ -116,7 +125,12 @@ def start_server(workdir: Path, heartbeat: int) -> tuple[subprocess.Popen[str], 
     cfg = workdir / "signaling.toml"
     cfg.write_text(
         f"heartbeat_interval_secs = {heartbeat}\n"
-        "[limits]\nconnects_per_ip_per_sec = 0\n"
+        "[limits]\n"
+        "connects_per_ip_per_sec = 0\n"
+        "connects_per_prefix_per_sec = 0\n"
+        "max_connections_per_ip = 0\n"
+        "max_connections_per_prefix = 0\n"
+        "messages_per_sec = 0\n"
         f'[realms]\n1 = "{SECRET}"\n'
     )
     proc = subprocess.Popen(
@@ -148,9 +162,9 @@ def start_server(workdir: Path, heartbeat: int) -> tuple[subprocess.Popen[str], 
 async def join(http: aiohttp.ClientSession, base: str, i: int) -> BenchActor:
     req = RegisterRequest(actr_type=parse_type(f"bench:actor{i % 10}:1.0"), realm=Realm(realm_id=1))
     async with http.post(
-        base + "/ais/register",
+        base + REGISTER_PATH,
         data=req.SerializeToString(),
-        headers={"content-type": "application/x-protobuf", "x-actrix-realm-secret": SECRET},
+        headers={"content-type": PROTOBUF_CONTENT_TYPE, REALM_SECRET_HEADER: SECRET},
     ) as r:
         answer = RegisterResponse()
         answer.ParseFromString(await r.read())
@@ -159,7 +173,7 @@ async def join(http: aiohttp.ClientSession, base: str, i: int) -> BenchActor:
     ok = answer.success
     cred = ok.credential
     ws = await http.ws_connect(
-        base + "/signaling/ws",
+        base + SOCKET_PATH,
         params={
             "actor_id": id_text(ok.actr_id),
             "key_id": str(cred.key_id),
