@@ -77,32 +77,36 @@ def check_file(path: Path) -> tuple[NodeConfig | None, list[str]]:
                 problems.append(str(e))
             return None
 
-    failed: set[str] = set()
+    failed: set[tuple[str, str]] = set()  # (section, key); key "" for the whole section
+    passed: dict[str, Any] = {}
     for section, table in raw.items():
         before = len(problems)
         if isinstance(table, dict):
             for key, value in table.items():
-                attempt({section: {key: value}})
-        if len(problems) == before:
-            attempt({section: table})
-        if len(problems) > before:
-            failed.add(section)
-    # The sections that passed, as one config: the checks at start still run on
-    # them, so a weak secret is listed beside a typo elsewhere.
-    cfg = attempt({s: t for s, t in raw.items() if s not in failed})
+                if attempt({section: {key: value}}) is None:
+                    failed.add((section, key))
+                else:
+                    passed.setdefault(section, {})[key] = value
+        if len(problems) == before and attempt({section: table}) is None:
+            failed.add((section, ""))
+            passed.pop(section, None)  # its rules between keys failed: none of it is used
+    # What passed, as one config: the checks at start run on it too, so a weak secret
+    # or a missing class is listed beside a typo elsewhere.
+    cfg = attempt(passed)
     if cfg is None:
         return None, problems
     problems += _start_problems(cfg, failed)
     return (None if failed else cfg), problems
 
 
-def _start_problems(cfg: NodeConfig, failed: set[str]) -> list[str]:
-    """What ``actr run`` refuses at start, beyond the file's own rules, for the
-    sections that passed those."""
+def _start_problems(cfg: NodeConfig, failed: set[tuple[str, str]]) -> list[str]:
+    """What ``actr run`` refuses at start, beyond the file's own rules, where the keys
+    it depends on passed those (a key already reported is not reported again)."""
     problems: list[str] = []
-    if "actor" not in failed:
+    if not failed & {("actor", k) for k in ("", "class", "type", "pythonpath", "data_dir")}:
         problems += _actor_problems(cfg)
-    if "signaling" not in failed:
+    secret_keys = ("", "url", "urls", "realm_secret", "realm_secret_env", "realm_secret_file")
+    if not failed & {("signaling", k) for k in secret_keys}:
         sig = cfg.signaling
         if not sig.realm_secret:
             problems.append(

@@ -105,5 +105,7 @@ class DownClock:
                 await self._connected.wait()
 
     def down_for(self) -> float | None:
-        """Seconds down, None while up."""
-        return None if self.since is None else self._clock() - self.since
+        """Seconds down, None while up (also before ``run`` has seen it come up)."""
+        if self._connected.is_set() or self.since is None:
+            return None
+        return self._clock() - self.since

@@ -29,6 +29,7 @@ FORMATS = ("text", "json")
 _RESERVED = frozenset({"ts", "level", "logger", "event", "actor", "msg", "exc"})
 # The start of a `key=` field: at the start of the message or after a space.
 _KEY = re.compile(r"(?:^| )([A-Za-z_][\w.\-]*)=")
+_EVENT = re.compile(r"[A-Za-z_][\w.\-]*")
 
 
 class _ActorSource:
@@ -54,10 +55,13 @@ def set_actor(read: Callable[[], str | None]) -> None:
 
 def parse_fields(message: str) -> tuple[str, dict[str, str]]:
     """(event, fields) of ``event key=value key2=value with spaces``: a value runs to
-    the next `` key=``. A message that does not start with a bare word has event ""."""
+    the next `` key=``. A message that is not one word before its fields (a library's
+    prose) has event ""."""
     matches = list(_KEY.finditer(message))
     head_end = matches[0].start() if matches else len(message)
     head = message[:head_end].strip()
+    if not _EVENT.fullmatch(head):
+        head = ""
     fields: dict[str, str] = {}
     for i, m in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(message)
@@ -88,9 +92,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": event,
         }
-        for key, value in fields.items():
-            out[f"field_{key}" if key in _RESERVED else key] = value
         actor = _actor()
+        for key, value in fields.items():
+            if key == "actor" and value == actor:
+                continue  # the line names its own actor: said once, below
+            out[f"field_{key}" if key in _RESERVED else key] = value
         if actor:
             out["actor"] = actor
         out["msg"] = message

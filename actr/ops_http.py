@@ -30,10 +30,6 @@ __all__ = ["OpsServer"]
 
 log = logging.getLogger(__name__)
 
-# A mailbox check is a transaction on the mailbox's thread: done at most this often,
-# however often /healthz is asked.
-_MAILBOX_CHECK_EVERY = 1.0
-
 
 class OpsServer:
     def __init__(self, node: Node) -> None:
@@ -50,6 +46,9 @@ class OpsServer:
         self._runner: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self._mailbox_checked: tuple[float, str | None] | None = None
+        # A mailbox check is a transaction on the mailbox's thread: done at most this
+        # often (seconds), however often /healthz is asked.
+        self.mailbox_check_every = 1.0
 
     @property
     def url(self) -> str:
@@ -132,7 +131,7 @@ class OpsServer:
             return "mailbox not open"
         now = asyncio.get_running_loop().time()
         last = self._mailbox_checked
-        if last is not None and now - last[0] < _MAILBOX_CHECK_EVERY:
+        if last is not None and now - last[0] < self.mailbox_check_every:
             return last[1]
         reserve = self.node.config.transport.max_message_size
         why = await box.connection.call(mailbox_problem, box.path.parent, reserve)

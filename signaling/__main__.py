@@ -1,4 +1,5 @@
-"""``actr-signaling [--config FILE] [--host H] [--port P]`` / ``python -m signaling``.
+"""``actr-signaling [--config FILE] [--host H] [--port P]`` / ``python -m signaling``;
+``actr-signaling --check FILE`` lists every problem of a config and exits (2, or 0).
 
 Once serving, prints exactly one line to stdout, ``signaling listening on
 http://HOST:PORT`` (the bound port, also when 0 was asked for); logs go to
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from actr.realm_secret import secret_weakness
+from signaling import config_check
 from signaling.cluster import ClusterUnavailable
 from signaling.config import DEV_REALM_SECRET, Config, ConfigError, check_exposure, load_config
 from signaling.runner import listening_line, start_server
@@ -41,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to bind, overrides the config")
     p.add_argument("--port", type=int, help="port to bind (0: any free port), overrides the config")
     p.add_argument(
+        "--check",
+        type=Path,
+        metavar="CONFIG",
+        help="list every problem of CONFIG (exit 2), or print OK (exit 0); serves nothing",
+    )
+    p.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -56,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if opts.check is not None:
+        return config_check.main(opts.check, host=opts.host, port=opts.port)
     try:
         config = load_config(opts.config).with_overrides(host=opts.host, port=opts.port)
         check_exposure(config)
