@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# `systemd-analyze security` scores the units 1.1 (actor) and 1.2 (server) of 10 now;
+# `systemd-analyze security` scores both units 1.1 of 10 now;
 # above 2.0 a unit lost some of its hardening. The threshold is in tenths.
 MAX_EXPOSURE=20
 
