@@ -105,6 +105,14 @@ class ResourceExhausted(ActrError):
     code = ErrorCode.RESOURCE_EXHAUSTED
 
 
+class RateLimited(ResourceExhausted):
+    """HTTP 429 from the signaling server: retry after ``retry_after`` seconds (if it said)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Cancelled(ActrError):
     code = ErrorCode.CANCELLED
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 from actr import signaling_registration as ais
-from actr.errors import ActrError, Unauthenticated, Unavailable
+from actr.errors import ActrError, RateLimited, Unauthenticated, Unavailable
 from actr.identity import id_text
 from actr.identity_file import IdentityFile
 from actr.protocol.actr_pb2 import Acl, ActrId, ActrType, RegisterOk, ServiceSpec
@@ -49,7 +49,7 @@ from actr.signaling_session import (
     Session,
     Unmatched,
 )
-from actr.signaling_socket import SignalingSocket, http_base
+from actr.signaling_socket import SignalingSocket, http_base, retry_rate_limited
 
 __all__ = ["RelayErrorHandler", "RelayHandler", "SignalingClient"]
 
@@ -79,6 +79,7 @@ class SignalingClient:
         service_spec: ServiceSpec | None = None,
         request_timeout: float = 10.0,
         state_path: Path | None = None,
+        start_timeout: float = 30.0,
     ) -> None:
         given = [urls] if isinstance(urls, str) else list(urls)
         if not given:
@@ -91,6 +92,8 @@ class SignalingClient:
         self.service = service
         self.service_spec = service_spec
         self.request_timeout = request_timeout
+        # How long start() keeps retrying a server that rate limits us (HTTP 429).
+        self.start_timeout = start_timeout
         # Where the identity is kept, so a restarted daemon resumes its ActrId.
         self.state_path = state_path
         self.registration: RegisterOk | None = None
@@ -110,6 +113,8 @@ class SignalingClient:
             on_change=self._on_socket_change,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed: set[tuple[str, str, str]] = set()
+        self._ups = 0  # times the socket came up: after the first, a reconnect
 
     def listen_relays(self, on_relay: RelayHandler, on_relay_error: RelayErrorHandler) -> None:
         """Relays from peers go to ``on_relay``, the server's refusals to ``on_relay_error``."""
@@ -146,19 +151,13 @@ class SignalingClient:
 
     async def start(self) -> RegisterOk:
         self._http = aiohttp.ClientSession()
-        last: ActrError | None = None
-        for i in range(len(self.urls)):
-            self._socket.url_index = i
-            try:
-                reg = await self._resume() or await self.register()
-                break
-            except Unavailable as e:
-                last = e
-        else:
-            assert last is not None
-            raise last
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        # Each step retried alone: a retried socket must not register a second identity.
+        reg = await retry_rate_limited(self._register_on_any_url, self.start_timeout)
         self._save_state()
-        ws = await self._socket.open(self._http)
+        http = self._http
+        ws = await retry_rate_limited(lambda: self._socket.open(http), deadline - loop.time())
         self._tasks.append(asyncio.create_task(self._socket.run(ws)))
         interval = max(1, reg.signaling_heartbeat_interval_secs or 10)
         self._tasks.append(asyncio.create_task(self._socket.heartbeat(interval, self._ping)))
@@ -197,6 +196,18 @@ class SignalingClient:
         if self.state_path is not None and self.registration is not None:
             IdentityFile(self.state_path).save(self.registration)
 
+    async def _register_on_any_url(self) -> RegisterOk:
+        """Resumes the saved identity (AIS-3) or registers, on the first url that answers."""
+        last: ActrError | None = None
+        for i in range(len(self.urls)):
+            self._socket.url_index = i
+            try:
+                return await self._resume() or await self.register()
+            except Unavailable as e:
+                last = e
+        assert last is not None
+        raise last
+
     async def _resume(self) -> RegisterOk | None:
         if self.state_path is None:
             return None
@@ -205,6 +216,8 @@ class SignalingClient:
             return None
         try:
             reg = await self.renew(saved.actr_id, saved.renewal_token)
+        except (RateLimited, Unavailable):
+            raise  # try again later: a new registration would give up the ActrId
         except ActrError as e:
             log.info("identity_not_resumed actor=%s reason=%s", id_text(saved.actr_id), e)
             return None
@@ -260,6 +273,10 @@ class SignalingClient:
     # -- the session's events --------------------------------------------------
 
     def _on_socket_change(self, up: bool) -> None:
+        self._ups += up
+        if up and self._subscribed and self._ups > 1:
+            # A server that restarted, or kept us past the grace, has forgotten them.
+            self._tasks.append(asyncio.create_task(self._resubscribe()))
         if not up and not self._socket.closing:
             for fut in self._session.fail_all():
                 if not fut.done():
@@ -362,8 +379,20 @@ class SignalingClient:
             raise ActrError.from_proto(resp.error)
         return resp.success
 
+    async def _resubscribe(self) -> None:
+        for m, n, v in sorted(self._subscribed):
+            try:
+                await self._send_subscribe(ActrType(manufacturer=m, name=n, version=v))
+            except ActrError as e:
+                log.warning("resubscribe_failed type=%s:%s:%s error=%s", m, n, v, e)
+
     async def subscribe(self, actr_type: ActrType) -> None:
-        """Asks for actr_up / actr_down events about actors of ``actr_type``."""
+        """Asks for actr_up / actr_down events about actors of ``actr_type``; asked again
+        after every reconnect."""
+        await self._send_subscribe(actr_type)
+        self._subscribed.add((actr_type.manufacturer, actr_type.name, actr_type.version))
+
+    async def _send_subscribe(self, actr_type: ActrType) -> None:
         req = SubscribeActrUpRequest(target_type=actr_type)
         answer = await self._request(ActrToSignaling(subscribe_actr_up_request=req))
         resp = answer.subscribe_actr_up_response

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from actr.errors import ActrError, Internal, Unavailable
+from actr.errors import ActrError, Internal, RateLimited, Unavailable
 from actr.protocol.actr_pb2 import (
     Acl,
     ActrId,
@@ -26,7 +26,14 @@ from actr.protocol.actr_pb2 import (
 )
 from actr.wire import PROTOBUF_CONTENT_TYPE, REALM_SECRET_HEADER, REGISTER_PATH, RENEW_PATH
 
-__all__ = ["credential_expires_at", "register", "register_request", "renew", "renew_delay"]
+__all__ = [
+    "credential_expires_at",
+    "register",
+    "register_request",
+    "renew",
+    "renew_delay",
+    "retry_after",
+]
 
 # However little life a credential has left, renewals are at least this far apart.
 MIN_RENEW_DELAY = 1.0
@@ -92,8 +99,14 @@ async def _post(
         ) as resp:
             body = await resp.read()
             status = resp.status
+            wait = retry_after(resp.headers.get("Retry-After"))
     except (aiohttp.ClientError, TimeoutError) as e:
         raise Unavailable(f"signaling server {base} unreachable: {e}") from e
+    if status == 429:
+        raise RateLimited(f"{path}: the signaling server is rate limiting us", wait)
+    if status in (409, 503):
+        # A concurrent renewal won (409) or the server lost its Redis (503): retry.
+        raise Unavailable(f"{path} answered HTTP {status}, retry")
     answer = RegisterResponse()
     try:
         answer.ParseFromString(body)
@@ -116,3 +129,14 @@ def credential_expires_at(registration: RegisterOk) -> float:
 def renew_delay(expires_at: float, now: float) -> float:
     """How long to wait before renewing a credential that expires at ``expires_at``."""
     return max(MIN_RENEW_DELAY, (expires_at - now) * 2 / 3)
+
+
+def retry_after(header: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds form); None when absent or odd."""
+    if header is None:
+        return None
+    try:
+        value = float(header.strip())
+    except ValueError:
+        return None
+    return value if 0 <= value <= 3600 else None

@@ -16,15 +16,17 @@ import base64
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import aiohttp
 
-from actr.errors import ActrError, Unauthenticated, Unavailable
+from actr.errors import ActrError, RateLimited, Unauthenticated, Unavailable
 from actr.identity import id_text
 from actr.protocol.actr_pb2 import RegisterOk
+from actr.signaling_registration import retry_after
 from actr.wire import SIGNALING_MAX_FRAME, SOCKET_PATH
 
-__all__ = ["SignalingSocket", "backoff_delay", "http_base"]
+__all__ = ["SignalingSocket", "backoff_delay", "http_base", "retry_rate_limited"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,28 @@ def backoff_delay(
 ) -> float:
     """Full-jitter exponential backoff: many actors cut off together do not return in step."""
     return uniform(0, min(cap, base * 2**attempt))
+
+
+T = TypeVar("T")
+
+
+async def retry_rate_limited(attempt: Callable[[], Awaitable[T]], timeout: float) -> T:
+    """Runs ``attempt`` until it is not refused with HTTP 429, for at most ``timeout``
+    seconds: many clients started at once from one host come back spread out (full
+    jitter), and never sooner than the server's Retry-After."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    tries = 0
+    while True:
+        try:
+            return await attempt()
+        except RateLimited as e:
+            delay = (e.retry_after or 0.0) + backoff_delay(tries, base=0.25, cap=4.0)
+            if loop.time() + delay > deadline:
+                raise
+            tries += 1
+            log.info("signaling_rate_limited retry_in=%.2f attempt=%d", delay, tries)
+            await asyncio.sleep(delay)
 
 
 class SignalingSocket:
@@ -104,6 +128,9 @@ class SignalingSocket:
         except aiohttp.WSServerHandshakeError as e:
             if e.status == 401:
                 raise Unauthenticated(f"signaling socket refused: {e.message}") from e
+            if e.status == 429:
+                wait = retry_after(e.headers.get("Retry-After") if e.headers else None)
+                raise RateLimited("signaling socket: rate limited", wait) from e
             raise Unavailable(f"signaling socket refused: HTTP {e.status}") from e
         except (aiohttp.ClientError, TimeoutError, OSError) as e:
             raise Unavailable(f"signaling socket to {self.base} failed: {e}") from e
