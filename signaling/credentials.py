@@ -100,13 +100,3 @@ class CredentialAuthority:
         if decoded.expires_at <= now:
             raise CredentialError("expired", f"credential expired at {decoded.expires_at}")
         return VerifiedClaims(decoded.realm_id, decoded.actor_id, decoded.expires_at)
-
-
-def __getattr__(name: str) -> object:
-    """``load_or_create_key`` moved to ``signaling.signing_key`` (it does file I/O); older
-    imports of it from here still work, without this module importing that one."""
-    if name == "load_or_create_key":
-        from signaling.signing_key import load_or_create_key
-
-        return load_or_create_key
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

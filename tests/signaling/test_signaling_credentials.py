@@ -17,8 +17,9 @@ from actr.protocol.actr_pb2 import AIdCredential
 from signaling.config import (
     ConfigError,
 )
-from signaling.credentials import CredentialError, load_or_create_key
+from signaling.credentials import CredentialError
 from signaling.registry import Registry
+from signaling.signing_key import load_or_create_key
 
 
 def test_ais2_issue_and_verify_with_time_passed_in() -> None:
