@@ -39,7 +39,9 @@ class ActrError(Exception):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        ActrError._by_code[int(cls.code)] = cls
+        # The first class of a code is what from_code builds (a refinement such as
+        # RateLimited does not take a code's place).
+        ActrError._by_code.setdefault(int(cls.code), cls)
 
     def __str__(self) -> str:
         try:
@@ -108,8 +110,10 @@ class ResourceExhausted(ActrError):
 class RateLimited(ResourceExhausted):
     """HTTP 429 from the signaling server: retry after ``retry_after`` seconds (if it said)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str = "", retry_after: float | None = None, *, code: int | None = None
+    ) -> None:
+        super().__init__(message, code=code)
         self.retry_after = retry_after
 
 
