@@ -25,8 +25,9 @@ out; nothing in it imports asyncio, aiohttp, redis or a module that reads files)
 
 Around it, the I/O:
 
-- ``config``: the TOML file; ``signing_key``: the key file; ``serials``: serial
-  numbers and their high-water file (F1)
+- ``config``: the TOML file; ``config_check``: ``--check``, every problem of one;
+  ``signing_key``: the key file; ``serials``: serial numbers, their high-water
+  file and its lock (F1)
 - ``hub``: live sockets and their outboxes; carries out the core's actions
 - ``cluster``: pub/sub between nodes; ``cluster_store``: the keys in Redis
 - ``registration``: the ``/ais/*`` handlers; ``socket``: the ``/signaling/ws`` handler
