@@ -1,17 +1,18 @@
-"""Command line: ``actr run``, ``actr call``, ``actr check``, ``actr discover``, the
-mailbox tools.
+"""Command line: ``actr run``, ``actr call``, ``actr describe``, ``actr check``,
+``actr discover``, ``actr top``, ``actr ps``, the mailbox tools.
 
 Exit codes: 0 success, 1 the call failed (the error is printed), 2 bad usage
 or configuration.
+
+Each command imports what it uses when it runs (the runtime with aiortc and aiohttp
+takes most of a call's wall time to load), so ``actr --help`` loads none of it and
+``actr call`` none of the daemon's parts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
-import importlib
 import logging
 import os
 import signal
@@ -20,21 +21,16 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pool, json_format, message_factory
-from google.protobuf.message import DecodeError, Message
-
-from actr import check, logs, telemetry
-from actr import config as config_mod
-from actr.cli_mailbox import UsageError, mailbox_command, positive_int
-from actr.client import connect
-from actr.data_dir import DataDirInUse
-from actr.errors import ActrError
-from actr.identity import IdentityError, id_text, parse_type, type_text
-from actr.node import CLIENT_TYPE, Node, StartAborted
+from actr import logs
+from actr.cli_connect import UsageError, add_connection_args, client_from_args
 
 log = logging.getLogger(__name__)
 
-SECRET_ENV = "ACTR_REALM_SECRET"
+
+def positive_int(text: str) -> int:
+    from actr.cli_mailbox import positive_int as parse
+
+    return parse(text)
 
 
 def _run_loop(coro: Coroutine[Any, Any, int]) -> int:
@@ -47,6 +43,13 @@ def _run_loop(coro: Coroutine[Any, Any, int]) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from actr import check, telemetry
+    from actr import config as config_mod
+    from actr.data_dir import DataDirInUse
+    from actr.errors import ActrError
+    from actr.identity import id_text
+    from actr.node import Node, StartAborted
+
     cfg = config_mod.load(args.config)
     # [logging] of the file, where the command line and ACTR_LOG_LEVEL left it open.
     logs.setup(args.log_level or cfg.log_level or "WARNING", args.log_format or cfg.log_format)
@@ -76,110 +79,12 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _message_class(name: str) -> type[Message]:
-    try:
-        desc = descriptor_pool.Default().FindMessageTypeByName(name)
-    except KeyError as e:
-        raise UsageError(f"unknown message type {name!r} (use --import to load its module)") from e
-    return message_factory.GetMessageClass(desc)
-
-
-def _request_bytes(args: argparse.Namespace) -> bytes:
-    given = [x is not None for x in (args.data_b64, args.json)]
-    if sum(given) > 1:
-        raise UsageError("give at most one of --data-b64 and --json")
-    if args.json is not None:
-        if not args.request_type:
-            raise UsageError("--json needs --request-type")
-        msg = _message_class(args.request_type)()
-        try:
-            json_format.Parse(args.json, msg)
-        except json_format.ParseError as e:
-            raise UsageError(f"--json does not match {args.request_type}: {e}") from e
-        return msg.SerializeToString()
-    if args.data_b64 is not None:
-        try:
-            return base64.b64decode(args.data_b64, validate=True)
-        except binascii.Error as e:
-            raise UsageError(f"--data-b64 is not base64: {e}") from e
-    return b""
-
-
-async def _call(args: argparse.Namespace) -> int:
-    for mod in args.imports:
-        try:
-            importlib.import_module(mod)
-        except ImportError as e:
-            raise UsageError(f"--import {mod}: {e}") from e
-    payload = _request_bytes(args)
-    response_cls = _message_class(args.response_type) if args.response_type else None
-    if args.timeout <= 0:
-        raise UsageError("--timeout must be > 0")
-    client = _client_from_args(args)
-    try:
-        async with client:
-            answer = await client.call_raw(
-                args.target, args.route_key, payload, timeout=args.timeout
-            )
-    except ActrError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    if response_cls is not None:
-        reply = response_cls()
-        try:
-            reply.ParseFromString(answer)
-        except DecodeError:
-            print(f"error: the answer is not a {args.response_type}", file=sys.stderr)
-            return 1
-        print(json_format.MessageToJson(reply, indent=None, preserving_proto_field_name=True))
-    else:
-        print(base64.b64encode(answer).decode())
-    return 0
-
-
-def _client_from_args(args: argparse.Namespace) -> Node:
-    """A client node from --config / --signaling / --realm / the realm secret's sources."""
-    if args.realm_secret is not None:
-        # F14: an argument is in the process list (ps, /proc) for every local user.
-        raise UsageError(
-            "--realm-secret is not accepted: a secret on the command line is visible to "
-            f"every user of this machine; use {SECRET_ENV}=..., --realm-secret-file FILE "
-            "or --config actr.toml"
-        )
-    urls: list[str] = [args.signaling] if args.signaling else []
-    realm, secret, hosts = args.realm, "", None
-    if args.realm_secret_file:
-        secret = config_mod.read_secret_file(Path(args.realm_secret_file), "--realm-secret-file")
-    if args.config:
-        cfg = config_mod.load(args.config)
-        urls = urls or cfg.signaling.all_urls()
-        realm = realm if realm is not None else cfg.signaling.realm
-        secret = secret or cfg.signaling.realm_secret
-        hosts = cfg.transport.host_addresses
-    secret = secret or os.environ.get(SECRET_ENV, "")
-    if not secret:
-        raise UsageError(
-            f"no realm secret: use --realm-secret-file FILE, --config actr.toml or {SECRET_ENV}"
-        )
-    if args.host_address:
-        hosts = args.host_address
-    if args.caller_type:
-        try:
-            parse_type(args.caller_type)
-        except IdentityError as e:
-            raise UsageError(f"--caller-type: {e}") from e
-    return connect(
-        urls or ["http://127.0.0.1:8081"],
-        realm=realm if realm is not None else 1,
-        realm_secret=secret,
-        actr_type=args.caller_type or CLIENT_TYPE,
-        host_addresses=hosts,
-    )
-
-
 async def _discover(args: argparse.Namespace) -> int:
+    from actr.errors import ActrError
+    from actr.identity import type_text
+
     try:
-        async with _client_from_args(args) as client:
+        async with client_from_args(args) as client:
             types = await client.signaling.discover(args.manufacturer or "", args.limit)
     except ActrError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -187,28 +92,6 @@ async def _discover(args: argparse.Namespace) -> int:
     for t in types:
         print(type_text(t))
     return 0
-
-
-def _add_connection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="take signaling settings from this actr.toml")
-    p.add_argument("--signaling", help="signaling server URL")
-    p.add_argument("--realm", type=int)
-    p.add_argument(
-        "--realm-secret-file",
-        help=f"read the realm secret from this file (else --config, else ${SECRET_ENV})",
-    )
-    # Refused with a message (F14): kept only to say why and what to use instead.
-    p.add_argument("--realm-secret", help=argparse.SUPPRESS)
-    p.add_argument(
-        "--caller-type",
-        help=f"register as this actor type (default {CLIENT_TYPE}), e.g. one that an "
-        "actor's ACL or [admin] stats_from names",
-    )
-    p.add_argument(
-        "--host-address",
-        action="append",
-        help="ICE host address to use (repeatable), e.g. 127.0.0.1",
-    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -232,11 +115,19 @@ def _parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="list every problem of a daemon config (exit 2), or OK")
     chk.add_argument("config", type=Path, help="actr.toml")
 
-    call = sub.add_parser("call", help="call an actor and print its answer")
+    call = sub.add_parser(
+        "call",
+        help="call an actor with JSON and print its answer as JSON",
+        description="The request is encoded with the types of the actor's service spec "
+        "(see actr describe); exit 1 when the call fails, 2 on bad input (nothing sent).",
+    )
     call.add_argument("target", help="actor type (acme:echo:1.0) or id (1f@1/acme:echo:1.0)")
     call.add_argument("route_key", help="package.Service.Method")
-    call.add_argument("--data-b64", help="request payload, base64")
-    call.add_argument("--json", help="request as JSON, encoded as --request-type")
+    call.add_argument(
+        "request", nargs="?", help='the request as JSON, e.g. \'{"text": "hi"}\'; - reads stdin'
+    )
+    call.add_argument("--data-b64", help="request payload, base64 (raw bytes, no spec)")
+    call.add_argument("--json", help="request as JSON (as the positional request)")
     call.add_argument("--request-type", help="protobuf message name of the request")
     call.add_argument("--response-type", help="print the answer as JSON of this message type")
     call.add_argument(
@@ -244,10 +135,29 @@ def _parser() -> argparse.ArgumentParser:
         dest="imports",
         action="append",
         default=[],
-        help="Python module that defines the message types (repeatable)",
+        help="offline: Python module that defines the message types (repeatable)",
     )
-    _add_connection_args(call)
+    add_connection_args(call)
     call.add_argument("--timeout", type=float, default=10.0)
+
+    desc = sub.add_parser(
+        "describe", help="an actor's routes with their request and response types and fields"
+    )
+    desc.add_argument("target", help="actor type (acme:echo:1.0) or id")
+    desc.add_argument("symbol", nargs="?", help="only this route or message type")
+    add_connection_args(desc)
+
+    top = sub.add_parser("top", help="live view of a daemon's counters (its Stats route)")
+    top.add_argument("target", nargs="?", help="actor type or id (default: every live type)")
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between reads")
+    top.add_argument("--once", action="store_true", help="print one reading and exit")
+    add_connection_args(top)
+
+    ps = sub.add_parser("ps", help="live actors (type, id, backlog) from the signaling server")
+    ps.add_argument("--signaling", help="signaling server URL (default http://127.0.0.1:8081)")
+    ps.add_argument("--config", help="take the signaling URL from this actr.toml")
+    ps.add_argument("--json", action="store_true", help="one JSON object per line")
+    ps.add_argument("--token-file", help="operator token file (else $ACTR_CONSOLE_TOKEN)")
 
     mbx = sub.add_parser("mailbox", help="inspect a daemon's mailbox (running or stopped)")
     mbx.add_argument("what", choices=["stats"])
@@ -265,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     discover = sub.add_parser("discover", help="list the live actor types")
     discover.add_argument("--manufacturer", help="only this manufacturer's types")
     discover.add_argument("--limit", type=int, default=0)
-    _add_connection_args(discover)
+    add_connection_args(discover)
     return p
 
 
@@ -277,18 +187,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.command == "check":
+        from actr import check
+
         return check.main(args.config)
     if args.command in ("call", "discover"):
         sys.path.insert(0, str(Path.cwd()))
+    from actr.cli_mailbox import UsageError as MailboxUsageError
+    from actr.config import ConfigError
+
     try:
         if args.command == "run":
             return _run_loop(_run(args))
         if args.command == "discover":
             return _run_loop(_discover(args))
         if args.command in ("mailbox", "dlq"):
+            from actr.cli_mailbox import mailbox_command
+
             return asyncio.run(mailbox_command(args))
-        return _run_loop(_call(args))
-    except (config_mod.ConfigError, UsageError) as e:
+        if args.command == "top":
+            from actr.cli_top import top
+
+            return _run_loop(top(args))
+        if args.command == "ps":
+            from actr.cli_top import ps
+
+            return ps(args)
+        from actr import cli_call
+
+        if args.command == "describe":
+            return _run_loop(cli_call.describe(args))
+        return _run_loop(cli_call.call(args))
+    except (ConfigError, UsageError, MailboxUsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

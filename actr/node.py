@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -36,7 +36,6 @@ from actr.identity import IdentityError, id_text, parse_id, parse_type
 from actr.inbound import STATS_ROUTE, InboundCore
 from actr.inbound_shell import Inbound
 from actr.mailbox import Mailbox
-from actr.ops_http import OpsServer
 from actr.pending import PendingTable
 from actr.protocol.actr_pb2 import ActrId, RpcEnvelope
 from actr.realm_secret import check_client_secret
@@ -47,6 +46,9 @@ from actr.signaling_client import SignalingClient
 from actr.streams import StreamReceiver, StreamRegistry, StreamSender
 from actr.timer import Timer
 from actr.transport import Peer, Transport
+
+if TYPE_CHECKING:
+    from actr.ops_http import OpsServer
 
 __all__ = ["CLIENT_TYPE", "STATS_ROUTE", "Node", "StartAborted"]
 
@@ -127,8 +129,14 @@ class Node:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._dir_lock: DataDirLock | None = None
-        # The operators' endpoint ([admin] listen): /metrics, /healthz, /readyz.
-        self.ops = OpsServer(self) if actor is not None and config.admin.listen else None
+        # The operators' endpoint ([admin] listen): /metrics, /healthz, /readyz. Loaded
+        # only here: a client node (actr call from a shell) needs none of its HTTP
+        # server and metrics SDK, a good part of the command's start-up.
+        self.ops: OpsServer | None = None
+        if actor is not None and config.admin.listen:
+            from actr.ops_http import OpsServer
+
+            self.ops = OpsServer(self)
 
     @property
     def actr_id(self) -> ActrId:

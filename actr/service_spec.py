@@ -33,6 +33,7 @@ __all__ = [
     "build_service_spec",
     "files_of",
     "render_file",
+    "route_services",
 ]
 
 # Well-known types every protobuf library ships; not worth sending.
@@ -70,14 +71,20 @@ def files_of(messages: Iterable[Descriptor]) -> list[FileDescriptor]:
     return [seen[name] for name in sorted(seen)]
 
 
-def build_service_spec(name: str, files: Iterable[FileDescriptor]) -> ServiceSpec:
+def build_service_spec(
+    name: str, files: Iterable[FileDescriptor], extra: Iterable[FileDescriptorProto] = ()
+) -> ServiceSpec:
+    """``extra``: files of our own beside the compiled ones (the routes' services)."""
     by_package: dict[str, list[str]] = {}
+    protos = []
     for f in files:
-        if f.package in _SKIP_PACKAGES:
-            continue
         proto = FileDescriptorProto()
         f.CopyToProto(proto)
-        by_package.setdefault(f.package, []).append(render_file(proto))
+        protos.append(proto)
+    for proto in [*protos, *extra]:
+        if proto.package in _SKIP_PACKAGES:
+            continue
+        by_package.setdefault(proto.package, []).append(render_file(proto))
     spec = ServiceSpec(name=name)
     lines = []
     for package in sorted(by_package):
@@ -184,26 +191,74 @@ def _service(svc: ServiceDescriptorProto) -> list[str]:
     return [*out, "}", ""]
 
 
-def actor_messages(actor_cls: type[Actor]) -> list[Descriptor]:
-    """Request and response message types of an Actor subclass's handlers."""
-    out: list[Descriptor] = []
+def _route_types(actor_cls: type[Actor]) -> dict[str, tuple[Descriptor | None, Descriptor | None]]:
+    """route key -> (request, response) message types of an Actor subclass's handlers;
+    None where a handler takes or returns raw bytes (or its annotation does not resolve)."""
+    out: dict[str, tuple[Descriptor | None, Descriptor | None]] = {}
     for route in actor_cls.routes().values():
+        request = None
         if route.request_type is not None:
-            out.append(typing.cast(Descriptor, route.request_type.DESCRIPTOR))
+            request = typing.cast(Descriptor, route.request_type.DESCRIPTOR)
         fn = getattr(actor_cls, route.method_name)
         try:
             returned = typing.get_type_hints(fn).get("return")
         except Exception:  # an annotation that does not resolve: nothing to learn
             returned = None
+        response = None
         if isinstance(returned, type) and issubclass(returned, Message):
-            out.append(typing.cast(Descriptor, returned.DESCRIPTOR))
+            response = typing.cast(Descriptor, returned.DESCRIPTOR)
+        out[route.route_key] = (request, response)
     return out
 
 
+def actor_messages(actor_cls: type[Actor]) -> list[Descriptor]:
+    """Request and response message types of an Actor subclass's handlers."""
+    return [d for pair in _route_types(actor_cls).values() for d in pair if d is not None]
+
+
+def route_services(
+    actor_cls: type[Actor], files: Iterable[FileDescriptor]
+) -> list[FileDescriptorProto]:
+    """Services for the routes the actor's .proto files do not declare, one file per
+    package: route ``pkg.Service.Method`` becomes ``rpc Method(Request) returns (Reply)``
+    in ``service Service`` of package ``pkg``, so a caller without the actor's code
+    reads every typed route from the spec (``actr describe``, ``actr call``). Routes
+    whose request or answer is raw bytes are left out: they have no message to show."""
+    declared = {
+        f"{f.package}.{svc.name}.{m.name}".lstrip(".")
+        for f in files
+        for svc in f.services_by_name.values()
+        for m in svc.methods
+    }
+    by_package: dict[str, FileDescriptorProto] = {}
+    for key, (request, response) in sorted(_route_types(actor_cls).items()):
+        parts = key.rsplit(".", 2)
+        if key in declared or request is None or response is None or len(parts) < 3:
+            continue
+        package, service, method = parts
+        proto = by_package.get(package)
+        if proto is None:
+            proto = FileDescriptorProto(name=f"{package.replace('.', '/')}/actr_routes.proto")
+            proto.package, proto.syntax = package, "proto3"
+            by_package[package] = proto
+        for dep in (request.file.name, response.file.name):
+            if dep not in proto.dependency:
+                proto.dependency.append(dep)
+        svc = next((s for s in proto.service if s.name == service), None)
+        if svc is None:
+            svc = proto.service.add(name=service)
+        svc.method.add(
+            name=method, input_type=f".{request.full_name}", output_type=f".{response.full_name}"
+        )
+    return list(by_package.values())
+
+
 def actor_service_spec(actor_cls: type[Actor], actr_type: ActrType) -> ServiceSpec | None:
-    """The spec an actor registers, named after its type's name as actr's packages are;
-    None for an actor whose handlers take and return raw bytes only."""
+    """The spec an actor registers, named after its type's name as actr's packages are,
+    with a service for each typed route; None for an actor whose handlers take and
+    return raw bytes only."""
     messages = actor_messages(actor_cls)
     if not messages:
         return None
-    return build_service_spec(actr_type.name, files_of(messages))
+    files = files_of(messages)
+    return build_service_spec(actr_type.name, files, route_services(actor_cls, files))

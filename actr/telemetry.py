@@ -10,18 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 from actr.protocol.actr_pb2 import RpcEnvelope
 
@@ -38,6 +34,16 @@ def setup(exporter: str, service_name: str, endpoint: str = "") -> None:
         raise ValueError(f"unknown trace exporter {exporter!r} (one of {', '.join(EXPORTERS)})")
     if exporter == "none":
         return
+    # The SDK only where spans are exported: a caller from a shell (actr call) never
+    # loads it, and it costs a good part of that command's start-up.
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     span_exporter: SpanExporter
     if exporter == "console":
@@ -54,8 +60,9 @@ def setup(exporter: str, service_name: str, endpoint: str = "") -> None:
 
 def shutdown() -> None:
     provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):
-        provider.shutdown()
+    flush = getattr(provider, "shutdown", None)  # the SDK's provider; the API's has none
+    if callable(flush):
+        flush()
 
 
 def inject(env: RpcEnvelope) -> None:

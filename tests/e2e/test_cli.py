@@ -76,7 +76,7 @@ async def test_call_prints_json_or_base64_and_errors_exit_1(cluster: Cluster) ->
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["call", "acme:echo:1.0", "x.Y.Z", "--json", "{}"], "--json needs --request-type"),
+        (["call", "acme:echo:1.0", "x.Y.Z", "--json", "{}"], "registered no service spec"),
         (["call", "acme:echo:1.0", "x.Y.Z", "--data-b64", "%%%"], "not base64"),
         (["call", "not a type", "x.Y.Z", "--timeout", "0"], "--timeout must be > 0"),
         (
