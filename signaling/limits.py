@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 from collections import OrderedDict
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "TokenBucket",
     "Verdict",
     "client_keys",
+    "retry_after_header",
 ]
 
 # Addresses remembered by an AttemptLimiter; an idle bucket is full again anyway.
@@ -49,6 +51,12 @@ class TokenBucket:
         if self.rate > 0:
             self._tokens -= 1.0
         return True
+
+    def wait(self, now: float) -> float:
+        """Seconds until ``take`` would succeed (0 when it would now)."""
+        if self.ready(now):
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
 
     def ready(self, now: float) -> bool:
         """Whether ``take`` would succeed now (takes nothing)."""
@@ -143,6 +151,9 @@ class AttemptLimiter:
         self._by_ip = _Buckets(rate, burst, max_tracked)
         self._by_prefix = _Buckets(prefix_rate, prefix_burst, max_tracked)
         self.refused_by = ""
+        # After a refusal: seconds until the bucket that said no has a token again,
+        # sent as Retry-After so clients come back when they may.
+        self.retry_after = 0.0
 
     def __len__(self) -> int:
         return len(self._by_ip)
@@ -152,10 +163,10 @@ class AttemptLimiter:
         one = self._by_ip.get(ip, now) if self._by_ip.rate > 0 else None
         net = self._by_prefix.get(prefix, now) if self._by_prefix.rate > 0 else None
         if one is not None and not one.ready(now):
-            self.refused_by = "ip"
+            self.refused_by, self.retry_after = "ip", one.wait(now)
             return False
         if net is not None and not net.ready(now):
-            self.refused_by = "prefix"
+            self.refused_by, self.retry_after = "prefix", net.wait(now)
             return False
         if one is not None:
             one.take(now)
@@ -198,3 +209,8 @@ class ConnectionGate:
                 self._open[key] = left
             else:
                 self._open.pop(key, None)
+
+
+def retry_after_header(seconds: float) -> dict[str, str]:
+    """The Retry-After header (whole seconds, at least 1) for a 429."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}

@@ -50,6 +50,7 @@ from actr.wire import PROTOBUF_CONTENT_TYPE, REALM_SECRET_HEADER
 from signaling.cluster import ClusterConflict, ClusterUnavailable
 from signaling.config_values import ConfigError
 from signaling.inbound import registration_problem
+from signaling.limits import retry_after_header
 from signaling.record import ActorRecord, TokenStanding
 from signaling.serials import clock_floor
 from signaling.state import STATE, State
@@ -71,12 +72,20 @@ _M = TypeVar("_M", bound=Message)
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, code: ErrorCode, message: str, reason: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: ErrorCode,
+        message: str,
+        reason: str,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.reason = reason
+        self.retry_after = retry_after
 
 
 def _protobuf(msg: Message, status: int = 200) -> web.Response:
@@ -87,7 +96,10 @@ def _protobuf(msg: Message, status: int = 200) -> web.Response:
 
 def _error(e: _Refused) -> web.Response:
     answer = RegisterResponse(error=ErrorResponse(code=int(e.code), message=e.message))
-    return _protobuf(answer, e.status)
+    response = _protobuf(answer, e.status)
+    if e.retry_after is not None:
+        response.headers.update(retry_after_header(e.retry_after))
+    return response
 
 
 async def _read(request: web.Request, kind: type[_M]) -> _M:
@@ -197,7 +209,13 @@ async def register(request: web.Request) -> web.Response:
     try:
         if not state.attempts.allow(request.remote or "", state.monotonic()):
             reason = f"{state.attempts.refused_by}_rate_limited".removeprefix("ip_")
-            raise _Refused(429, ErrorCode.RESOURCE_EXHAUSTED, "too many registrations", reason)
+            raise _Refused(
+                429,
+                ErrorCode.RESOURCE_EXHAUSTED,
+                "too many registrations",
+                reason,
+                retry_after=state.attempts.retry_after,
+            )
         req = await _read(request, RegisterRequest)
         _check_secret(state, req.realm.realm_id, request.headers.get(REALM_SECRET_HEADER))
         problem = registration_problem(req, state.config.limits)

@@ -29,7 +29,7 @@ from actr.wire import (
 from signaling.cluster import ClusterUnavailable
 from signaling.credentials import CredentialError
 from signaling.hub import CLOSE_TIMEOUT, Connection
-from signaling.limits import FloodGuard, Verdict
+from signaling.limits import FloodGuard, Verdict, retry_after_header
 from signaling.record import ActorRecord
 from signaling.state import STATE, State
 
@@ -109,7 +109,11 @@ async def signaling_socket(request: web.Request) -> web.StreamResponse:
         reason = f"{state.attempts.refused_by}_rate_limited".removeprefix("ip_")
         state.stats.reject(f"ws_{reason}")
         log.info("socket_refused reason=%s peer=%s", reason, peer)
-        return web.Response(status=429, text="too many connection attempts\n")
+        return web.Response(
+            status=429,
+            text="too many connection attempts\n",
+            headers=retry_after_header(state.attempts.retry_after),
+        )
     try:
         await _known_here(state, request.query.get("actor_id", ""))
     except ClusterUnavailable as e:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import aiohttp
 import pytest
 from conftest import MakeServer
-from signaling_kit import REALMS, TIMEOUT, join
+from signaling_kit import REALMS, TIMEOUT, join, post_register
 
 from actr.errors import RateLimited
 from actr.identity import id_text, parse_type
@@ -115,3 +116,19 @@ async def test_subscriptions_are_asked_again_after_a_reconnect(
         assert await asyncio.wait_for(ups.get(), TIMEOUT) == echo.id
     finally:
         await watcher.close()
+
+
+async def test_429s_say_when_to_come_back(
+    make_server: MakeServer, config: Config, http: aiohttp.ClientSession
+) -> None:
+    limits = replace(config.limits, connects_per_ip_per_sec=0.5, connect_burst=1)
+    server = await make_server(limits=limits)
+    assert (await post_register(http, server.url, "acme:echo:1.0"))[0] == 200
+    status, _ = await post_register(http, server.url, "acme:echo:1.0")
+    assert status == 429
+    async with http.get(server.url + "/signaling/ws") as resp:
+        assert resp.status == 429
+        # One token every 2 s: come back in 2 (whole seconds, at least 1).
+        assert resp.headers["Retry-After"] == "2"
+    async with http.post(server.url + "/ais/register", data=b"") as resp:
+        assert resp.status == 429 and resp.headers["Retry-After"] == "2"
