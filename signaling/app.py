@@ -24,6 +24,7 @@ from signaling.registration import register, renew, signing_pubkey
 from signaling.signing_key import load_or_create_key
 from signaling.socket import signaling_socket
 from signaling.state import STATE, State
+from signaling.web import add_web_routes
 
 __all__ = ["create_app", "sweep_period"]
 
@@ -78,6 +79,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/stats", stats)
     app.router.add_get("/metrics", metrics.handle)
+    add_web_routes(app)  # /sdk/actr.js, /console (signaling/web.py)
     if state.cluster is not None:
         app.cleanup_ctx.append(_cluster)
     app.cleanup_ctx.append(_sweeper)
