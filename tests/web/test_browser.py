@@ -9,7 +9,6 @@ import asyncio
 import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -119,14 +118,14 @@ async def test_ps_lists_live_actors_for_the_operator(site: Site) -> None:
     assert done.returncode == 1 and "HTTP 401" in done.stderr
 
 
-def test_unauthenticated_api_and_disabled_console(tmp_path: Path) -> None:
-    """Without a configured token the console does not exist at all."""
+def test_without_an_operator_token_there_is_no_console(monkeypatch: pytest.MonkeyPatch) -> None:
     from aiohttp import web
 
     from signaling import web as console_web
 
     app = web.Application()
-    os.environ.pop("ACTR_CONSOLE_TOKEN", None)
+    monkeypatch.delenv("ACTR_CONSOLE_TOKEN", raising=False)
+    monkeypatch.delenv("ACTR_CONSOLE_TOKEN_FILE", raising=False)
     console_web.add_web_routes(app)
     paths = {r.resource.canonical for r in app.router.routes() if r.resource is not None}
     assert paths == {"/sdk/actr.js", "/console"}
