@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
-from opentelemetry.trace import SpanKind
+from opentelemetry import trace
+from opentelemetry.trace import ProxyTracerProvider, SpanKind
 
 from actr import telemetry
 from actr.envelopes import encode
@@ -165,7 +166,11 @@ class Calls:
             request_id=rid,
             timeout_ms=max(1, int((deadline - loop.time()) * 1000)),
         )
-        fut: asyncio.Future[RpcEnvelope] = loop.create_future()
+        if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
+            # No tracer provider installed: no span, no W3C context to carry (the
+            # no-op spans still cost ~10 us a call).
+            answer = await self._exchange(peer, env, deadline, signal, route_key, timeout)
+            return payload_of(answer)
         with telemetry.tracer.start_as_current_span(
             f"actr.call {route_key}",
             kind=SpanKind.CLIENT,
@@ -176,21 +181,35 @@ class Calls:
             },
         ) as span:
             telemetry.inject(env)
-            self.pending.add(rid, peer.key, deadline, fut)
-            self._deadline_added(deadline)
-            try:
-                ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
-                await peer.send(ptype, env.SerializeToString())
-                # Failed with TIMED_OUT by the node's timer at the deadline, with
-                # UNAVAILABLE when the connection goes (DC-6).
-                answer = await fut
-            except TimedOut as e:
-                raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
-            finally:
-                self.pending.remove(rid)
+            answer = await self._exchange(peer, env, deadline, signal, route_key, timeout)
             if answer.HasField("error"):
                 span.set_attribute("actr.error_code", answer.error.code)
             return payload_of(answer)
+
+    async def _exchange(
+        self,
+        peer: Peer,
+        env: RpcEnvelope,
+        deadline: float,
+        signal: bool,
+        route_key: str,
+        timeout: float,
+    ) -> RpcEnvelope:
+        """Sends the REQUEST and waits for its answer in the pending table."""
+        rid = env.request_id
+        fut: asyncio.Future[RpcEnvelope] = asyncio.get_running_loop().create_future()
+        self.pending.add(rid, peer.key, deadline, fut)
+        self._deadline_added(deadline)
+        try:
+            ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
+            await peer.send(ptype, env.SerializeToString())
+            # Failed with TIMED_OUT by the node's timer at the deadline, with
+            # UNAVAILABLE when the connection goes (DC-6).
+            return await fut
+        except TimedOut as e:
+            raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
+        finally:
+            self.pending.remove(rid)
 
     def expire(self, now: float) -> None:
         """The timer's part: calls whose deadline passed fail with TIMED_OUT."""

@@ -45,6 +45,7 @@
     max_bytes = 1073741824       #   with RESOURCE_EXHAUSTED
     backpressure_at = 0.8        # share of the bound where the backpressure hook fires
     max_attempts = 3             # handling failed this often (process died): dead letter
+    durability = "process"       # commits survive: "process" (a crash) | "power" (+ power loss)
 
     [admin]                      # the runtime's own route actr.v1.Runtime.Stats (EXT-1)
     stats_from = []              # callers that may read it, besides the actor's ACL:
@@ -137,7 +138,7 @@ _SECTIONS: dict[str, set[str]] = {
         "max_half_open",
     },
     "telemetry": {"exporter", "endpoint"},
-    "mailbox": {"dedup_window", "max_messages", "max_bytes", "backpressure_at", "max_attempts"},
+    "mailbox": set(MailboxLimits.__dataclass_fields__),  # dedup_window ... durability
     "admin": {"stats_from", "stats_per_sec", "stats_burst", "listen", "signaling_grace"},
     "logging": {"level", "format"},
 }
@@ -350,6 +351,10 @@ def from_dict(raw: dict[str, Any], base: Path) -> NodeConfig:
         limits.max_attempts = _typed("mailbox", mbx, "max_attempts", int)
         if limits.max_attempts < 1:
             raise ConfigError("[mailbox] max_attempts must be >= 1")
+    if "durability" in mbx:
+        limits.durability = _typed("mailbox", mbx, "durability", str)
+        if limits.durability not in ("process", "power"):
+            raise ConfigError('[mailbox] durability must be "process" or "power"')
 
     admin = raw.get("admin", {})
     if "stats_from" in admin:

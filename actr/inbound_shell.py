@@ -61,7 +61,7 @@ class Inbound:
             if entry is not None and not entry.waiter.done():
                 entry.waiter.set_result(env)
         elif isinstance(action, Accept):
-            self._spawn(self._accept(peer.key, action))
+            self._accept(peer.key, action)
         elif isinstance(action, Deliver):
             self.streams.deliver(peer.key, action.chunk)
         elif isinstance(action, Answer):
@@ -71,39 +71,55 @@ class Inbound:
             self._spawn(self.answer(peer.key, action.payload_type, body))
         # Drop: counted by the core.
 
-    async def _accept(self, caller: str, action: Accept) -> None:
+    def _accept(self, caller: str, action: Accept) -> asyncio.Future[Any]:
+        """Submits the request to the mailbox (MBX-1); what the commit says of it is
+        carried out by a callback on its future, not by a task per message. From the
+        same commit the scheduler gets the row. Returns the future (tests await it)."""
         env = action.envelope
-        is_request = env.direction == Direction.DIRECTION_REQUEST
         box = self.mailbox
         assert box is not None  # the core accepts nothing on a node without one
         try:
-            result = await box.enqueue(
+            fut: asyncio.Future[Any] = box.enqueue(
                 caller=caller,
                 request_id=env.request_id,
                 priority=action.priority,
                 payload_type=action.payload_type,
                 envelope=action.raw,
             )
-        except ResourceExhausted as e:
+        except RuntimeError as e:  # closed: the node is stopping
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_exception(e)
+        fut.add_done_callback(lambda f: self._accepted(caller, action, f))
+        return fut
+
+    def _accepted(self, caller: str, action: Accept, fut: asyncio.Future[Any]) -> None:
+        env = action.envelope
+        is_request = env.direction == Direction.DIRECTION_REQUEST
+        e = fut.exception()
+        if e is None:
+            result = fut.result()
+            if result.outcome is Outcome.QUEUED:
+                return
+            if result.outcome is Outcome.DUPLICATE_ANSWERED:
+                self.counters["duplicate_answered"] += 1
+                if is_request and result.answer is not None:
+                    self._spawn(self.answer(caller, action.payload_type, result.answer))
+            else:
+                self.counters["duplicate_pending"] += 1
+        elif isinstance(e, ResourceExhausted):
             # MBX-5: refused, never silently dropped; the caller sees why.
             self.counters["refused_mailbox_full"] += 1
             if is_request:
-                await self._refuse(caller, action, ErrorCode.RESOURCE_EXHAUSTED, e.message)
-            return
-        except Exception as e:
+                self._spawn(self._refuse(caller, action, ErrorCode.RESOURCE_EXHAUSTED, e.message))
+        else:
             # Not committed (disk full, I/O error): refused, so the caller retries
             # rather than waits for its deadline.
             self.counters["refused_mailbox_error"] += 1
             log.error("enqueue_failed caller=%s request_id=%s error=%r", caller, env.request_id, e)
             if is_request:
-                await self._refuse(caller, action, ErrorCode.UNAVAILABLE, f"mailbox failed: {e}")
-            return
-        if result.outcome is Outcome.DUPLICATE_ANSWERED:
-            self.counters["duplicate_answered"] += 1
-            if is_request and result.answer is not None:
-                await self.answer(caller, action.payload_type, result.answer)
-        elif result.outcome is Outcome.DUPLICATE_PENDING:
-            self.counters["duplicate_pending"] += 1
+                self._spawn(
+                    self._refuse(caller, action, ErrorCode.UNAVAILABLE, f"mailbox failed: {e}")
+                )
 
     async def _refuse(self, caller: str, action: Accept, code: ErrorCode, message: str) -> None:
         reply = error_answer(action.envelope, code, message)

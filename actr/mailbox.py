@@ -1,35 +1,38 @@
 """The durable mailbox: a priority queue of inbound requests on SQLite (WAL).
 
 The rules (PROTOCOL.md MBX-1..5, ENV-6) are ``actr.mailbox_rules``'s, the SQL
-``actr.mailbox_store``'s; this module is the asyncio layer around them:
+``actr.mailbox_store``'s, the queue in memory ``actr.mailbox_queue``'s; this
+module is the asyncio layer around them:
 
-- ``enqueue`` returns once the request is committed (MBX-1);
-- group commit: every write (enqueue, dequeue, ack, requeue, fail, dead letter)
-  is an operation on a list that one writer task drains; each drained batch is
-  one ``MailboxCore.apply``, one transaction, run as one call on the
-  connection's thread, and each caller's future resolves only after that commit.
-  Concurrent producers share commits instead of paying one each;
-- a ``dequeue(wait=True)`` that finds nothing stays pending (a long poll) and
-  joins every later batch until one hands it rows;
+- group commit (``actr.mailbox_batches``): every write (enqueue, dequeue, ack,
+  requeue, fail, dead letter) is an operation on a list; what gathered during one
+  turn of the event loop is one ``MailboxCore.apply``, one transaction, and each
+  caller's future resolves only after that commit (``enqueue``'s: MBX-1);
+- where the commit runs is the durability setting (``MailboxLimits.durability``):
+  "process" (synchronous=NORMAL) commits on the loop's thread, at the end of the
+  turn (~25 us for a small batch, against ~250 us for a hop to a thread and
+  back); "power" (synchronous=FULL, an fsync per commit) on the connection's own
+  thread, one batch at a time, the next gathering while one commits;
+- ``serve``/``want``: the scheduler's rows are pushed to it from the batch that
+  commits their in-flight mark, as many as it has room for, from the queue in
+  memory; a request reaching an idle actor is queued, marked and handed out by
+  one commit. ``dequeue(wait=True)`` is the same as a pull (a long poll);
+- rows another process queued (``actr dlq replay``) are found within
+  ``poll_interval`` while someone waits for rows;
 - the backpressure hook (MBX-5) and the periodic prune of stored answers.
-
-The connection is a plain ``sqlite3`` connection on a thread of our own
-(``actr.sqlite_thread``), not aiosqlite: a batch must be one hop to the thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from actr import data_dir
 from actr.envelopes import dead_letter_answer
-from actr.errors import ResourceExhausted
+from actr.mailbox_batches import Batches
 from actr.mailbox_rules import (
     Ack,
     Bury,
@@ -39,7 +42,6 @@ from actr.mailbox_rules import (
     Fail,
     MailboxCore,
     MailboxLimits,
-    Op,
     Outcome,
     Prune,
     Requeue,
@@ -55,7 +57,7 @@ from actr.mailbox_store import (
     read_dead_letters,
     read_stats,
 )
-from actr.sqlite_thread import SqliteThread
+from actr.sqlite_thread import InlineSqlite, SqliteConnection, SqliteThread
 
 __all__ = [
     "DeadLetter",
@@ -70,26 +72,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_Pending = tuple[Op, asyncio.Future[Any]]
 
-
-class Mailbox:
-    def __init__(self, db: SqliteThread, path: Path, core: MailboxCore) -> None:
-        self._db = db
+class Mailbox(Batches):
+    def __init__(self, db: SqliteConnection, path: Path, core: MailboxCore) -> None:
+        super().__init__(db, core)
         self.path = path
-        self._core = core
-        self.on_backpressure: Callable[[bool], None] | None = None
-        self.backpressure = False
-        self.counters: dict[str, int] = {"backpressure_fired": 0, "refused_full": 0}
-        self._ops: list[_Pending] = []
-        self._wake = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        self._writer: asyncio.Task[None] | None = None
-        self._closed = False
-        self._last_prune = time.time()
-        # Dequeues waiting for rows (``wait=True``): they join every batch.
-        self._parked: list[_Pending] = []
-        self.poll_interval = 5.0
 
     @classmethod
     async def open(
@@ -112,9 +99,14 @@ class Mailbox:
         limits = limits or MailboxLimits()
         if dedup_window is not None:
             limits.dedup_window = dedup_window
-        db = await SqliteThread.open(path, name="actr-mailbox")
+        power = limits.durability == "power"
+        db: SqliteConnection
+        if power:
+            db = await SqliteThread.open(path, name="actr-mailbox")
+        else:
+            db = await InlineSqlite.open(path)
         try:
-            await db.call(prepare)
+            await db.call(prepare, limits.durability)
             core = MailboxCore(limits, dead_letter_answer)
             if recover:
                 requeued, buried = await db.call(core.recover, time.time())
@@ -126,9 +118,7 @@ class Mailbox:
         except BaseException:
             await db.close()
             raise
-        box = cls(db, path, core)
-        box._writer = asyncio.create_task(box._write_loop())
-        return box
+        return cls(db, path, core)
 
     # -- what it holds -----------------------------------------------------------
 
@@ -142,7 +132,7 @@ class Mailbox:
 
     @property
     def commits(self) -> int:
-        """Batches (transactions) committed by the writer."""
+        """Batches (transactions) committed."""
         return self._core.commits
 
     @property
@@ -151,8 +141,8 @@ class Mailbox:
         return len(self._parked)
 
     @property
-    def connection(self) -> SqliteThread:
-        """The connection and its thread (tools and tests: ``call``, ``execute``)."""
+    def connection(self) -> SqliteConnection:
+        """The connection (tools and tests: ``call``, ``execute``)."""
         return self._db
 
     @property
@@ -164,26 +154,23 @@ class Mailbox:
         return self._core.recovered(record.seq)
 
     async def close(self) -> None:
+        """Commits what was submitted (and what is given back meanwhile), then closes."""
+        if self._closed:
+            return
         self._closed = True
-        if self._writer is not None:
-            self._wake.set()
-            await self._writer
+        self._consumer, self._want = None, 0
+        for timer in (self._poll, self._prune, self._lazy):
+            if timer is not None:
+                timer.cancel()
+        await self._caught_up()
         for _, fut in self._parked:
             if not fut.done():
                 fut.set_result([])
         self._parked = []
+        self._db_closed = True
         await self._db.close()
 
     # -- the operations ----------------------------------------------------------
-
-    def _submit(self, op: Op) -> asyncio.Future[Any]:
-        if self._closed:
-            raise RuntimeError("mailbox is closed")
-        fut: asyncio.Future[Any] = self._loop.create_future()
-        self._ops.append((op, fut))
-        if not self._wake.is_set():
-            self._wake.set()
-        return fut
 
     def enqueue(
         self,
@@ -208,13 +195,32 @@ class Mailbox:
         row a dead process left in flight (``recovered``) comes alone.
 
         ``wait``: when nothing is queued, the future stays pending (a long poll) and
-        is served by the first later batch that finds rows, so a request arriving at
-        an idle actor is queued and handed out in one transaction, one commit. Rows
-        queued by another process (``actr dlq replay``) are found within
-        ``poll_interval``. Cancelling the future is safe: rows a cancelled dequeue
-        took go back to the queue with their attempt given back.
+        is served by the first later batch that finds rows. Rows queued by another
+        process (``actr dlq replay``) are found within ``poll_interval``. Cancelling
+        the future is safe: rows a cancelled dequeue took go back to the queue with
+        their attempt given back.
         """
         return self._submit(Dequeue(limit, wait))
+
+    def serve(self, consumer: Callable[[list[MailboxRecord]], None] | None) -> None:
+        """Rows are pushed to ``consumer`` (None: no more) as ``want`` asks for them,
+        each batch's from the batch that committed their in-flight mark. Rows it
+        cannot run it gives back (``give_back``)."""
+        self._consumer = consumer
+        if consumer is None:
+            self._want = 0
+
+    def want(self, n: int) -> None:
+        """The consumer has room for ``n`` more rows (0 and less: take back room)."""
+        self._want = max(0, self._want + n)
+        if self._want and not self._closed:
+            self._arm_poll()
+            if not self._scheduled and not self._busy and self._core.queue.has_ready():
+                self._schedule()
+
+    def withdraw(self) -> None:
+        """The consumer wants nothing more until its next ``want``."""
+        self._want = 0
 
     async def ack(
         self, record: MailboxRecord, answer: bytes | None, now: float | None = None
@@ -225,8 +231,10 @@ class Mailbox:
     def ack_nowait(
         self, record: MailboxRecord, answer: bytes | None, now: float | None = None
     ) -> asyncio.Future[None]:
-        """``ack`` without waiting: the future resolves once the ack is committed."""
-        return self._submit(Ack(record, answer, time.time() if now is None else now))
+        """``ack`` without waiting: the future resolves once the ack is committed, with
+        the next batch, at most ``ack_delay`` later (a crash before that commit
+        redelivers the request, as a crash while its handler ran would)."""
+        return self._submit(Ack(record, answer, time.time() if now is None else now), lazy=True)
 
     async def requeue(self, record: MailboxRecord, *, started: bool = True) -> None:
         """Puts an in-flight row back (the runtime stops before answering it). A row
@@ -248,114 +256,17 @@ class Mailbox:
         pruned: int = await self._submit(Prune(time.time() if now is None else now))
         return pruned
 
-    def give_back(self, record: MailboxRecord, delay: float = 0.5) -> None:
-        """Requeues, without waiting, a row that no handler got, its attempt given
-        back; tried again (backing off) while the database fails. It is taken while
-        the mailbox closes too; once the writer is gone the row stays in flight, and
-        the next start's recovery requeues it."""
-        if self._writer is None or self._writer.done():
-            return
-
-        def done(fut: asyncio.Future[None]) -> None:
-            if not fut.cancelled() and fut.exception() is not None:
-                self._loop.call_later(delay, self.give_back, record, min(delay * 2, 30.0))
-
-        fut: asyncio.Future[None] = self._loop.create_future()
-        fut.add_done_callback(done)
-        self._ops.append((Requeue(record, False), fut))
-        self._wake.set()
-
-    # -- the writer --------------------------------------------------------------
-
-    async def _write_loop(self) -> None:
-        while True:
-            if not self._ops:
-                if self._closed:
-                    return
-                if self._parked:
-                    # Another process may queue rows (a dlq replay): look now and then.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                else:
-                    await self._wake.wait()
-            self._wake.clear()
-            batch, self._ops = self._ops, []
-            if not self._closed:  # close() answers parked dequeues with nothing
-                batch += [p for p in self._parked if not p[1].done()]
-                self._parked = []
-            if batch:
-                await self._run_batch(batch)
-            now = time.time()
-            if now - self._last_prune > min(60.0, max(1.0, self.dedup_window / 10)):
-                self._last_prune = now
-                self._ops.append((Prune(now), self._loop.create_future()))
-                self._wake.set()
-
-    async def _run_batch(self, batch: list[_Pending]) -> None:
-        try:
-            results = await self._db.submit(self._core.apply, [op for op, _ in batch])
-        except Exception as e:
-            if len(batch) > 1:
-                # One failing operation (a large row on a full disk) must not fail the
-                # others with it: each goes again in a transaction of its own.
-                log.warning("mailbox_batch_failed ops=%d error=%r retry=one_by_one", len(batch), e)
-                for one in batch:
-                    await self._run_batch([one])
-                return
-            op, fut = batch[0]
-            log.error("mailbox_op_failed op=%s error=%r", type(op).__name__, e)
-            if not fut.done():
-                fut.set_exception(e)
-            return
-        try:
-            self._check_backpressure()
-        except Exception:
-            # The hook is the owner's code; its failure must not stop the writer.
-            log.exception("backpressure_hook_failed")
-        for (op, fut), result in zip(batch, results, strict=True):
-            if type(op) is Dequeue:
-                if fut.done():
-                    # Its waiter is gone (cancelled): the rows go back to the queue, and
-                    # the attempt this dequeue counted is given back (nothing ran them).
-                    for record in result:
-                        self.give_back(record)
-                    continue
-                if op.wait and not result:
-                    self._parked.append((op, fut))
-                    continue
-            if isinstance(result, ResourceExhausted):
-                self.counters["refused_full"] += 1
-            if fut.done():
-                continue
-            if isinstance(result, BaseException):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
-
-    def _check_backpressure(self) -> None:
-        limits = self.limits
-        share = max(self.count / limits.max_messages, self.bytes / limits.max_bytes)
-        high = share >= limits.backpressure_at
-        if high == self.backpressure:
-            return
-        self.backpressure = high
-        if high:
-            self.counters["backpressure_fired"] += 1
-            log.warning("mailbox_backpressure on count=%d bytes=%d", self.count, self.bytes)
-        else:
-            log.info("mailbox_backpressure off count=%d bytes=%d", self.count, self.bytes)
-        if self.on_backpressure is not None:
-            self.on_backpressure(high)
-
     # -- reading and the dead-letter tools (also on a running daemon's file) ---------
 
     async def stats(self, now: float | None = None) -> MailboxStats:
+        await self._caught_up()
         return await self._db.call(read_stats, time.time() if now is None else now)
 
     async def dead_letters(
         self, limit: int = 100, seqs: Iterable[int] | None = None
     ) -> list[DeadLetter]:
         """The dead letters (all, or these), oldest first, at most ``limit``."""
+        await self._caught_up()
         return await self._db.call(read_dead_letters, seqs, limit)
 
     async def replay(self, seqs: Iterable[int] | None = None) -> int:
@@ -363,21 +274,11 @@ class Mailbox:
         moved, skipped = await self._db.call(self._core.replay, seqs)
         if skipped:
             log.info("dlq_replay_skipped_answered count=%d", skipped)
-        if moved:
-            self._wake.set()  # a batch now serves the parked dequeues
+        if moved and not self._closed:
+            self._poll_due = True  # a batch now serves the waiting dequeues
+            if not self._scheduled:
+                self._schedule()
         return moved
 
     async def purge(self, seqs: Iterable[int] | None = None) -> int:
         return await self._db.call(purge_dead_letters, seqs)
-
-    # -- figures (last: ``bytes`` would shadow the type in the annotations above) ----
-
-    @property
-    def count(self) -> int:
-        """Rows queued or in flight, as of the last commit."""
-        return self._core.count
-
-    @property
-    def bytes(self) -> int:
-        """Their envelopes' bytes, as of the last commit."""
-        return self._core.bytes

@@ -16,9 +16,13 @@ PROTOCOL.md MBX-1..5 and ENV-6:
   answer, and is not queued (ENV-6);
 - past ``max_messages`` or ``max_bytes`` an enqueue is refused with
   ResourceExhausted (MBX-5);
-- a dequeue marks rows in flight, HIGH before NORMAL, FIFO within (MBX-2); a row
-  a dead process left in flight (``recover``) comes alone (MBX-4: it alone counts
-  a failure if it kills the process again);
+- a dequeue takes rows from the queue in memory (``actr.mailbox_queue``: the
+  database is the log, not the queue) and marks them in flight (attempts + 1) in
+  the batch's transaction, HIGH before NORMAL, FIFO within (MBX-2); so a row is
+  handed out only once its enqueue and its in-flight mark are committed, and a
+  batch marks all it hands out with one statement. A row a dead process left in
+  flight (``recover``) comes alone (MBX-4: it alone counts a failure if it kills
+  the process again);
 - an ack deletes the row and stores its answer in the same transaction (MBX-3);
 - a failure counts towards ``max_attempts``, then the row is a dead letter; a
   duplicate of a dead letter is answered ``dead_letter_answer(envelope, reason)``,
@@ -32,11 +36,25 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any
 
 from actr.errors import ResourceExhausted
+from actr.mailbox_ops import (
+    _DUPLICATE_PENDING,
+    _QUEUED,
+    Ack,
+    Bury,
+    Dequeue,
+    Enqueue,
+    EnqueueResult,
+    Fail,
+    MailboxLimits,
+    Op,
+    Outcome,
+    Prune,
+    Requeue,
+)
+from actr.mailbox_queue import ReadyQueue
 from actr.mailbox_store import (
     COLUMNS,
     IN_FLIGHT,
@@ -48,11 +66,10 @@ from actr.mailbox_store import (
     count_rows,
     execute_rows,
     lookup,
-    record_order,
+    next_seq,
     replay_rows,
     seq_filter,
     transaction,
-    untried_run,
 )
 
 __all__ = [
@@ -71,82 +88,6 @@ __all__ = [
 ]
 
 
-class Outcome(Enum):
-    """What became of an enqueued request (the row states are ``RowState``)."""
-
-    QUEUED = "queued"
-    DUPLICATE_PENDING = "duplicate_pending"  # queued or running: not enqueued again
-    DUPLICATE_ANSWERED = "duplicate_answered"  # answer the stored result
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueResult:
-    outcome: Outcome
-    answer: bytes | None = None
-
-
-_QUEUED = EnqueueResult(Outcome.QUEUED)
-_DUPLICATE_PENDING = EnqueueResult(Outcome.DUPLICATE_PENDING)
-
-
-@dataclass
-class MailboxLimits:
-    max_messages: int = 100_000
-    max_bytes: int = 1024**3
-    # The backpressure hook fires when the mailbox fills past this share of a
-    # bound, and re-arms once it is back below.
-    backpressure_at: float = 0.8
-    max_attempts: int = 3
-    dedup_window: float = 600.0
-
-
-# -- the operations: each one's result is given after its name ---------------------
-
-
-class Enqueue(NamedTuple):  # -> EnqueueResult, or ResourceExhausted
-    caller: str
-    request_id: str
-    priority: int
-    payload_type: int
-    envelope: bytes
-    now: float
-
-
-class Dequeue(NamedTuple):  # -> list[MailboxRecord], maybe empty
-    limit: int
-    wait: bool = False  # the asyncio layer's (a long poll): ignored here
-
-
-class Ack(NamedTuple):  # -> None
-    record: MailboxRecord
-    answer: bytes | None
-    now: float
-
-
-class Requeue(NamedTuple):  # -> None
-    record: MailboxRecord
-    started: bool  # False: no handler ran it, its attempt is given back
-
-
-class Fail(NamedTuple):  # -> bool: it became a dead letter
-    record: MailboxRecord
-    reason: str
-    now: float
-
-
-class Bury(NamedTuple):  # -> None: to the dead letters at once
-    record: MailboxRecord
-    reason: str
-    now: float
-
-
-class Prune(NamedTuple):  # -> int: stored answers forgotten
-    now: float
-
-
-Op = Enqueue | Dequeue | Ack | Requeue | Fail | Bury | Prune
-
-
 class MailboxCore:
     """The mailbox's state between batches and the rules of a batch."""
 
@@ -163,6 +104,8 @@ class MailboxCore:
         self._keys: set[tuple[str, str]] = set()
         # Rows a dead process left in flight (found by recover) until they are done.
         self._suspects: set[int] = set()
+        self.queue = ReadyQueue()  # the READY rows' head, handed out without SQL
+        self._next_seq = 1  # the seq the next queued row gets (reloaded with the keys)
         self._data_version = -1  # -1: what is in memory is not to be trusted
 
     def recovered(self, seq: int) -> bool:
@@ -176,6 +119,8 @@ class MailboxCore:
             self._data_version = db.execute("PRAGMA data_version").fetchone()[0]
             self.count, self.bytes = count_rows(db)
             self._keys = all_keys(db)
+            self._next_seq = next_seq(db)
+        self.queue.reset()
 
     def recover(self, db: sqlite3.Connection, now: float) -> tuple[int, int]:
         """MBX-3/MBX-4 at start: rows in flight when their process died count a
@@ -196,13 +141,17 @@ class MailboxCore:
                 "UPDATE messages SET state = ? WHERE state = ? RETURNING seq", (READY, IN_FLIGHT)
             ).fetchall()
         self._suspects = {seq for (seq,) in back}
+        self.queue.reset()
         return len(back), len(rows)
 
     def replay(self, db: sqlite3.Connection, seqs: Iterable[int] | None) -> tuple[int, int]:
         """Dead letters (all, or these) back to the queue with a fresh count, except
         those answered for real meanwhile (dropped). Returns (moved, dropped)."""
         where, args = seq_filter(seqs)
-        moved, skipped, keys, (count, size) = replay_rows(db, where, args)
+        try:
+            moved, skipped, keys, (count, size) = replay_rows(db, where, args)
+        finally:
+            self.queue.reset()
         self._keys, self.count, self.bytes = keys, count, size
         return moved, skipped
 
@@ -219,8 +168,10 @@ class MailboxCore:
             with transaction(db):
                 count, size = self._apply(db, ops, by_kind, results)
         except BaseException:
-            # What this batch changed in memory (keys) is void: the next one reloads.
+            # What this batch changed in memory (keys, queue) is void: the next one
+            # reloads.
             self._data_version = -1
+            self.queue.reset()
             raise
         self.count, self.bytes = count, size
         self.commits += 1
@@ -239,6 +190,9 @@ class MailboxCore:
             # keep in memory is stale.
             self._keys = all_keys(db)
             count, size = count_rows(db)
+            self._next_seq = next_seq(db)
+            self.queue.reset()
+        queue = self.queue
         acks: list[Ack] = [ops[i] for i in by_kind.get(Ack, [])]
         gone = [a.record for a in acks]  # rows this batch removed
         recount = False
@@ -269,10 +223,14 @@ class MailboxCore:
             if dead:
                 text = f"failed {failed[0]} times, the last: {failing.reason}"
                 gone += bury(db, [failing.record], text, failing.now, answer_for)
+            elif failed:
+                queue.put_back(failing.record)
         keys = self._keys
         for record in gone:
             keys.discard((record.caller, record.request_id))
             self._suspects.discard(record.seq)
+            if by_kind.get(Bury):  # a queued row buried (not one in flight): rare
+                queue.discard(record.seq, record.priority)
         if recount:
             # An ack found its row gone already (acked twice): read what is there.
             self._keys = all_keys(db)
@@ -281,13 +239,16 @@ class MailboxCore:
             count -= len(gone)
             size -= sum(len(record.envelope) for record in gone)
 
-        requeues: list[Requeue] = [ops[i] for i in by_kind.get(Requeue, [])]
-        if requeues:
-            db.executemany(
+        for i in by_kind.get(Requeue, []):
+            back: Requeue = ops[i]
+            given = 0 if back.started else 1
+            cur = db.execute(
                 "UPDATE messages SET state = ?, attempts = attempts - ?"
                 " WHERE seq = ? AND state = ?",
-                [(READY, 0 if r.started else 1, r.record.seq, IN_FLIGHT) for r in requeues],
+                (READY, given, back.record.seq, IN_FLIGHT),
             )
+            if cur.rowcount:
+                queue.put_back(back.record._replace(attempts=back.record.attempts - given))
         enqueues = by_kind.get(Enqueue)
         if enqueues:
             count, size = self._enqueue(db, ops, enqueues, results, count, size)
@@ -298,13 +259,19 @@ class MailboxCore:
             )
             results[i] = cur.rowcount
         for i in by_kind.get(Dequeue, []):
-            rows = db.execute(
-                "UPDATE messages SET state = ?, attempts = attempts + 1 WHERE seq IN"
-                " (SELECT seq FROM messages WHERE state = ? ORDER BY priority, seq LIMIT ?)"
-                f" RETURNING {COLUMNS}",
-                (IN_FLIGHT, READY, untried_run(db, ops[i].limit, self._suspects)),
-            ).fetchall()
-            results[i] = sorted(map(MailboxRecord._make, rows), key=record_order)
+            taken = queue.take(db, ops[i].limit, self._suspects)
+            if taken:
+                marked = execute_rows(
+                    db,
+                    "UPDATE messages SET state = 1, attempts = attempts + 1 WHERE seq IN (",
+                    f") AND state = {READY}",
+                    [(r.seq,) for r in taken],
+                )
+                if marked != len(taken):
+                    # The queue in memory disagrees with the rows: fail the batch (its
+                    # operations go again, each alone) and reload.
+                    raise RuntimeError(f"mailbox queue out of step ({marked}/{len(taken)})")
+            results[i] = [r._replace(attempts=r.attempts + 1) for r in taken]
         return count, size
 
     def _enqueue(
@@ -338,23 +305,46 @@ class MailboxCore:
             results[i] = _QUEUED
             taken.append(i)
             rows.append(
-                (op.priority, op.caller, op.request_id, op.payload_type, op.envelope, op.now)
+                (
+                    self._next_seq,
+                    op.priority,
+                    op.caller,
+                    op.request_id,
+                    op.payload_type,
+                    op.envelope,
+                    op.now,
+                )
             )
+            self._next_seq += 1
         if not rows:
             return count, size
         # A request answered within the window is not inserted (ENV-6); the common
         # case, no such duplicate, costs no lookup. Rows go in in the order given
         # (FIFO): a VALUES list is read in order.
         window = limits.dedup_window
+        returned: list[tuple[int]] | None = None
         inserted = execute_rows(
             db,
-            "INSERT OR IGNORE INTO messages (priority, caller, request_id, payload_type,"
+            "INSERT OR IGNORE INTO messages (seq, priority, caller, request_id, payload_type,"
             " envelope, accepted_at) SELECT * FROM (VALUES ",
-            ") AS v WHERE NOT EXISTS (SELECT 1 FROM answers AS a WHERE a.caller = v.column2"
-            " AND a.request_id = v.column3 AND a.answered_at >= v.column6 - ?)",
+            ") AS v WHERE NOT EXISTS (SELECT 1 FROM answers AS a WHERE a.caller = v.column3"
+            " AND a.request_id = v.column4 AND a.answered_at >= v.column7 - ?)",
             rows,
             (window,),
         )
+        if inserted < len(rows):  # rare (below): which ones went in
+            returned = db.execute(
+                f"SELECT seq FROM messages WHERE seq >= {rows[0][0]} AND seq <= {rows[-1][0]}"
+            ).fetchall()
+        # Into the queue in memory, in seq order.
+        went_in = None if returned is None else {seq for (seq,) in returned}
+        for row in rows:
+            if went_in is None or row[0] in went_in:
+                seq, priority, caller, request_id, ptype, envelope, accepted_at = row
+                record = MailboxRecord(
+                    seq, priority, caller, request_id, ptype, envelope, 0, accepted_at
+                )
+                self.queue.add_new(record)
         if inserted < len(rows):
             # Rare: some were answered within the window. (A row queued by another
             # process cannot be the reason: the keys were reloaded when it committed,

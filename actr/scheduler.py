@@ -1,15 +1,17 @@
 """The scheduler: mailbox -> handler -> ack -> answer, at most N handlers at a time.
 
-Rows are taken from the mailbox only when a handler is free to run them, so the
-database's order decides (MBX-2: HIGH first, then FIFO) and a row handed out is
-a row being handled, which is what the dead-letter count (MBX-4) counts. A
-handler's ack is submitted before its answer is sent and commits with the next
-batch while the next handler starts. A request its process died with
-(``Mailbox.recovered``) runs with nothing beside it, so that if it is what
-kills the process only its own attempts count.
+The mailbox pushes rows to the scheduler (``Mailbox.serve``) as it has room for
+them (``Mailbox.want``), from its queue in memory, each from the batch that
+committed the row and its in-flight mark: a row is never handed to a handler
+before it is durable (MBX-1), and a row handed out is a row being handled, which
+is what the dead-letter count (MBX-4) counts. The database's order decides
+(MBX-2: HIGH first, then FIFO). A handler's ack is submitted before its answer is
+sent, and commits with the next batch while the next handler starts. A request its
+process died with (``Mailbox.recovered``) runs with nothing beside it, so that if
+it is what kills the process only its own attempts count.
 
-On stop, the loop ends, running handlers get ``stop_grace`` to finish and
-answer, and those still running are cancelled and their requests requeued.
+On stop, no more rows are taken, running handlers get ``stop_grace`` to finish
+and answer, and those still running are cancelled and their requests requeued.
 """
 
 from __future__ import annotations
@@ -53,57 +55,43 @@ class Scheduler:
         self.stop_grace = stop_grace
         self.running: set[asyncio.Task[None]] = set()  # handlers at work
         self._slot_freed = asyncio.Event()
-        self._loop: asyncio.Task[None] | None = None
+        # A recovered request waiting to run alone, or running: no other rows meanwhile.
+        self._alone: asyncio.Task[None] | None = None
+        self._started = False
         self._stopping = False
 
     def start(self) -> None:
-        self._loop = asyncio.create_task(self._run())
+        self._started = True
+        self.mailbox.serve(self._take)
+        self.mailbox.want(self.max_concurrent)
 
     async def stop(self) -> None:
-        """Ends the loop; running handlers finish within the grace or are requeued."""
+        """Takes no more rows; running handlers finish within the grace or are requeued."""
         self._stopping = True
-        if self._loop is not None:
-            self._loop.cancel()
+        if self._started and not self.mailbox.closed:
+            self.mailbox.serve(None)
+        if self._alone is not None and not self._alone.done():
+            self._alone.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+                await self._alone
         if self.running:
             await asyncio.wait(self.running, timeout=self.stop_grace)
             for task in list(self.running):
                 task.cancel()
             await asyncio.gather(*self.running, return_exceptions=True)
 
-    async def _run(self) -> None:
+    def _take(self, batch: list[MailboxRecord]) -> None:
+        """The mailbox's push: rows committed in flight, for handlers to run now."""
         box = self.mailbox
-        while not self._stopping and not box.closed:
-            free = self.max_concurrent - len(self.running)
-            if free <= 0:
-                await self._a_handler_finished()
+        if len(batch) == 1 and box.recovered(batch[0]):
+            box.withdraw()  # nothing beside it until it is done
+            self._alone = asyncio.ensure_future(self._run_recovered(batch[0]))
+            return
+        for record in batch:
+            if self._stopping:
+                box.give_back(record)
                 continue
-            # A long poll: a request reaching an idle actor is queued and handed out
-            # in one commit.
-            taking = box.dequeue(free, wait=True)
-            try:
-                batch = await taking
-            except asyncio.CancelledError:
-                # Stopped just as rows were handed out: no handler got them.
-                if taking.done() and not taking.cancelled() and taking.exception() is None:
-                    for record in taking.result():
-                        box.give_back(record)
-                raise
-            except Exception:
-                # The database is failing (disk full, I/O error): keep trying, slowly.
-                log.exception("scheduler_dequeue_failed")
-                self.counters["dequeue_failed"] += 1
-                await asyncio.sleep(1.0)
-                continue
-            if len(batch) == 1 and box.recovered(batch[0]):
-                await self._run_recovered(batch[0])
-                continue
-            for record in batch:
-                if self._stopping:
-                    box.give_back(record)
-                    continue
-                self._start_handler(record)
+            self._start_handler(record)
 
     async def _run_recovered(self, record: MailboxRecord) -> None:
         """MBX-4: a request its process died with runs with no handler beside it.
@@ -111,17 +99,22 @@ class Scheduler:
         running then (it may wait for a request queued behind this one) runs on
         beside it rather than stall the actor."""
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.stop_grace):
-                    while self.running:
-                        await self._a_handler_finished()
-        except asyncio.CancelledError:
-            self.mailbox.give_back(record)  # stopped before it ran
-            raise
-        if self._stopping:
-            self.mailbox.give_back(record)
-            return
-        await asyncio.wait({self._start_handler(record)})
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.stop_grace):
+                        while self.running:
+                            await self._a_handler_finished()
+            except asyncio.CancelledError:
+                self.mailbox.give_back(record)  # stopped before it ran
+                raise
+            if self._stopping:
+                self.mailbox.give_back(record)
+                return
+            await asyncio.wait({self._start_handler(record)})
+        finally:
+            self._alone = None
+            if not self._stopping and not self.mailbox.closed:
+                self.mailbox.want(self.max_concurrent - len(self.running))
 
     def _start_handler(self, record: MailboxRecord) -> asyncio.Task[None]:
         task = asyncio.create_task(self._run_one(record))
@@ -136,6 +129,8 @@ class Scheduler:
     def _handler_done(self, task: asyncio.Task[None]) -> None:
         self.running.discard(task)
         self._slot_freed.set()
+        if self._alone is None and not self._stopping and not self.mailbox.closed:
+            self.mailbox.want(1)
 
     async def _run_one(self, record: MailboxRecord) -> None:
         try:

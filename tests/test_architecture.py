@@ -26,6 +26,8 @@ CORES = (
     "actr.pending",
     "actr.stream_core",
     "actr.mailbox_rules",
+    "actr.mailbox_ops",
+    "actr.mailbox_queue",
     "actr.signaling_session",
     "signaling.dispatcher",
 )

@@ -13,15 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actr.inbound import HIGH, NORMAL
-from actr.mailbox import Mailbox, MailboxRecord, Outcome
+from actr.mailbox import Mailbox, MailboxLimits, MailboxRecord, Outcome
 from tests.unit.mailbox_probe import BatchCounter
 
 WINDOW = 30.0
 
 
-@pytest.fixture
-async def box(tmp_path: Path) -> AsyncIterator[Mailbox]:
-    mb = await Mailbox.open(tmp_path / "mbx" / "mailbox.db", dedup_window=WINDOW)
+@pytest.fixture(params=["process", "power"])
+async def box(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Mailbox]:
+    # Both durability settings: commits on the loop's thread, and on a thread of their own.
+    limits = MailboxLimits(durability=request.param)
+    mb = await Mailbox.open(tmp_path / "mbx" / "mailbox.db", limits=limits, dedup_window=WINDOW)
     yield mb
     await mb.close()
 
