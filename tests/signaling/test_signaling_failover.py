@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import actr
+from actr.identity import parse_type
 from examples.echo_pb2 import SayReply, SayRequest
 from examples.launch import ROOT, start_actor, start_signaling, write_actor_config
 
@@ -52,6 +53,7 @@ async def test_sig10_call_across_nodes_and_failover_keeps_actr_id(
         async with actr.connect(
             url_b, realm_secret="dev-secret", host_addresses=["127.0.0.1"]
         ) as client:
+            await _seen_from(client, ECHO)
             reply = await client.call(ECHO, SAY, SayRequest(text="across"), SayReply, timeout=15)
             assert (reply.text, reply.served_by) == ("across", echo_id)
 
@@ -74,3 +76,14 @@ async def test_sig10_call_across_nodes_and_failover_keeps_actr_id(
     finally:
         for p in reversed(procs):
             p.stop()
+
+
+async def _seen_from(client: actr.Node, actr_type: str, timeout: float = 10.0) -> None:
+    """Waits until the client's node lists ``actr_type`` live: node a's news of the
+    daemon reaches node b through Redis a moment after the daemon is ready."""
+    wanted = parse_type(actr_type)
+    for _ in range(int(timeout / 0.05)):
+        if await client.signaling.route_candidates(wanted):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{actr_type} never became live on the client's node")
