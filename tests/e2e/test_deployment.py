@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 import actr
+from actr.errors import NotFound
 from examples.echo_pb2 import SayReply, SayRequest
 from examples.launch import LISTEN_RE, ROOT, Proc, start_actor
 from tests.deploy_kit import DEPLOY, compose_services, dump, load, run_start_script
@@ -97,7 +98,7 @@ async def test_the_compose_topology_as_local_processes(tmp_path: Path) -> None:
             ) as client,
         ):
             for name, actor_id in ids.items():
-                r = await client.call(actor_id, SAY, SayRequest(text=name), SayReply, timeout=30)
+                r = await _call_once_known(client, actor_id, name)
                 assert (r.text, r.served_by) == (name, actor_id)
             pairs = {key: p["selected_pair"] for key, p in client.stats()["peers"].items()}
             assert "relay" in pairs[ids["echo-relay"]]  # its side offers relayed candidates only
@@ -111,3 +112,14 @@ async def test_the_compose_topology_as_local_processes(tmp_path: Path) -> None:
     finally:
         for p in reversed(procs):
             await asyncio.to_thread(p.stop)
+
+
+async def _call_once_known(client: actr.Node, actor_id: str, text: str) -> SayReply:
+    """The actors registered on the first node; the second hears of them through Redis
+    a moment after they are ready, and answers NOT_FOUND until then."""
+    for _ in range(200):
+        try:
+            return await client.call(actor_id, SAY, SayRequest(text=text), SayReply, timeout=30)
+        except NotFound:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{actor_id} never became reachable from the second node")
