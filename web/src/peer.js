@@ -147,6 +147,9 @@ export class Peers {
     });
     try {
       return await Promise.race([peer.ready, deadline]);
+    } catch (e) {
+      peer.fail(e); // a set-up that missed its deadline is dropped: the next call starts anew
+      throw e;
     } finally {
       clearTimeout(timer);
     }
