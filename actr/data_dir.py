@@ -16,11 +16,12 @@ running daemon's mailbox through SQLite's own locking.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import stat
 from pathlib import Path
+
+from actr.pid_lock import LockHeld, PidLock
 
 log = logging.getLogger(__name__)
 
@@ -94,47 +95,25 @@ def create_private(path: Path) -> None:
 class DataDirLock:
     """The exclusive lock of one data directory, held until ``release``."""
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, lock: PidLock) -> None:
         self.path = path
-        self._fd: int | None = fd
+        self._lock = lock
 
     @classmethod
     def acquire(cls, path: Path) -> DataDirLock:
         """Locks ``path`` (a prepared data directory) or raises DataDirInUse."""
-        lock_file = path / LOCK_NAME
-        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            os.close(fd)
-            raise DataDirInUse(path, pid) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            lock = PidLock.acquire(path / LOCK_NAME, FILE_MODE)
+        except LockHeld as e:
+            raise DataDirInUse(path, e.pid) from None
         log.info("data_dir_locked path=%s pid=%d", path, os.getpid())
-        return cls(path, fd)
+        return cls(path, lock)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        # The pid goes first, so a reader never sees a stale one for a free lock.
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)  # closing the last descriptor releases the flock
-        log.info("data_dir_unlocked path=%s", self.path)
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+        if self._lock.held:
+            self._lock.release()
+            log.info("data_dir_unlocked path=%s", self.path)

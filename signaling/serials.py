@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
 from pathlib import Path
 
+from actr.pid_lock import LockHeld, PidLock
 from signaling.config_values import ConfigError
 
 __all__ = [
@@ -83,9 +83,9 @@ class SerialsInUse(ConfigError):
 class SerialsLock:
     """The exclusive lock of one serial file, held until ``release``."""
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, lock: PidLock) -> None:
         self.path = path
-        self._fd: int | None = fd
+        self._lock = lock
 
     @classmethod
     def acquire(cls, serial_file: Path) -> SerialsLock:
@@ -94,45 +94,23 @@ class SerialsLock:
         path = serial_file.with_name(serial_file.name + ".lock")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            lock = PidLock.acquire(path)
+        except LockHeld as e:
+            log.error("serials_in_use file=%s holder_pid=%s", serial_file, e.pid)
+            raise SerialsInUse(serial_file, e.pid) from None
         except OSError as e:
             raise ConfigError(f"cannot open lock file {path}: {e.strerror or e}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            os.close(fd)
-            log.error("serials_in_use file=%s holder_pid=%s", serial_file, pid)
-            raise SerialsInUse(serial_file, pid) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         log.info("serials_locked file=%s pid=%d", serial_file, os.getpid())
-        return cls(path, fd)
+        return cls(path, lock)
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._lock.held
 
     def release(self) -> None:
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        # The pid goes first, so a reader never sees a stale one for a free lock.
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        os.close(fd)  # closing the last descriptor releases the flock
-        log.info("serials_unlocked file=%s", self.path)
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+        if self._lock.held:
+            self._lock.release()
+            log.info("serials_unlocked file=%s", self.path)
 
 
 class SerialBook:
