@@ -114,6 +114,7 @@ class Node:
             self.streams,
             self.signaling,
             lambda: len(self.scheduler.running) if self.scheduler is not None else 0,
+            lambda: (self.mailbox.count, self.mailbox.bytes) if self.mailbox else None,
         )
         self.inbound = Inbound(
             self.core,

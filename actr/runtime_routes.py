@@ -35,6 +35,7 @@ class RuntimeRoutes:
         streams: StreamRegistry,
         signaling: SignalingClient,
         handling: Callable[[], int],
+        mailbox: Callable[[], tuple[int, int] | None] = lambda: None,
     ) -> None:
         self.counters = counters
         self.core = core
@@ -44,6 +45,8 @@ class RuntimeRoutes:
         self.signaling = signaling
         # How many handlers are at work now.
         self.handling = handling
+        # The mailbox's (rows queued or in flight, their bytes); None on a client.
+        self.mailbox = mailbox
 
     def answer(self, request: RpcEnvelope) -> bytes:
         """The encoded RESPONSE to an admitted Stats request."""
@@ -63,8 +66,15 @@ class RuntimeRoutes:
                 "reconnects": signaling.reconnects,
             },
             "handling": self.handling(),
+            **self._mailbox(),
             "peers": {
                 key: {"selected_pair": peer.selected_pair()}
                 for key, peer in self.transport._peers.items()
             },
         }
+
+    def _mailbox(self) -> dict[str, Any]:
+        figures = self.mailbox()
+        if figures is None:
+            return {}
+        return {"mailbox": {"depth": figures[0], "bytes": figures[1]}}
