@@ -68,7 +68,7 @@ class Reassembler:
     connection however many channels a peer opens: at most ``max_partial``
     partial messages and ``max_partial_bytes`` bytes held in them. A new partial
     past either bound evicts the oldest; partials older than ``partial_ttl``
-    are dropped by ``expire(now)``, which the owner calls at ``next_expiry()``
+    are dropped by ``expire(now)``, which the owner calls at ``next_deadline()``
     (and ``feed`` calls too).
 
     ``feed`` returns a whole message, or None while one is incomplete, and
@@ -138,7 +138,7 @@ class Reassembler:
         """Drops partial messages older than the TTL; returns how many."""
         return self._expire(now)
 
-    def next_expiry(self) -> float | None:
+    def next_deadline(self) -> float | None:
         """When the oldest partial runs out of time, or None when there is none."""
         if not self._partials:
             return None

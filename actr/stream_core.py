@@ -202,10 +202,6 @@ class StreamCore:
             self._release(stream, waiting)
         return stream
 
-    def refuse(self, sender: str, chunk: DataStream) -> None:
-        """A chunk from a sender the actor's ACL refuses: counted, touches no stream."""
-        self._count("sender_refused_by_acl", chunk, sender)
-
     def fail_sender(self, sender: str, err: Exception) -> list[Stream]:
         """Breaks every open stream from ``sender`` (its connection is gone)."""
         broken = [s for key, s in self._table.items() if key[0] == sender]
@@ -245,8 +241,6 @@ class StreamCore:
         while heap and not heap[0][2].registered:
             heapq.heappop(heap)
         return heap[0][0] if heap else None
-
-    next_expiry = next_deadline
 
     # -- inside ------------------------------------------------------------------
 

@@ -183,10 +183,6 @@ class StreamRegistry:
         if stream is not None:
             _wake(stream)
 
-    def refuse(self, sender: str, chunk: DataStream) -> None:
-        """A chunk from a sender the actor's ACL refuses: counted, touches no stream."""
-        self.core.refuse(sender, chunk)
-
     def fail_sender(self, sender: str, err: Exception) -> None:
         """Breaks every open stream from ``sender`` (its connection is gone)."""
         for stream in self.core.fail_sender(sender, err):
@@ -201,8 +197,6 @@ class StreamRegistry:
 
     def next_deadline(self) -> float | None:
         return self.core.next_deadline()
-
-    next_expiry = next_deadline
 
 
 class StreamSender:

@@ -194,7 +194,7 @@ class DataChannels(Generic[H]):
 
     def _schedule_expiry(self) -> None:
         """Partials expire on time with no further traffic, not only when a frame comes."""
-        when = self.reassembler.next_expiry()
+        when = self.reassembler.next_deadline()
         if when is None or self._host.closed:
             self._expiry = None
             return

@@ -409,13 +409,13 @@ def test_f2_bytes_held_in_partials_are_bounded_per_connection() -> None:
     assert_still_works(r)
 
 
-def test_f2_expiry_runs_from_next_expiry_and_closed_channels_let_go() -> None:
+def test_f2_expiry_runs_from_next_deadline_and_closed_channels_let_go() -> None:
     r = Reassembler(partial_ttl=5.0)
-    assert r.next_expiry() is None
+    assert r.next_deadline() is None
     r.feed(frame(1, 0, 2, b"a"), 10.0, "A")
     r.feed(frame(2, 0, 2, b"b"), 12.0, "B")
-    assert r.next_expiry() == 15.0
+    assert r.next_deadline() == 15.0
     assert r.expire(15.5) == 1 and r.partial_count == 1
-    assert r.next_expiry() == 17.0
+    assert r.next_deadline() == 17.0
     r.forget_channel("B")
-    assert r.partial_count == 0 and r.partial_bytes == 0 and r.next_expiry() is None
+    assert r.partial_count == 0 and r.partial_bytes == 0 and r.next_deadline() is None

@@ -96,14 +96,6 @@ def test_f7_a_stream_is_its_senders_and_one_id_from_two_senders_is_two_streams()
     assert core.drops == {"chunk_from_other_sender": 1, "unregistered_stream": 1}
 
 
-def test_f7_refused_chunks_are_counted_and_touch_no_stream() -> None:
-    core = StreamCore()
-    s = core.open("s", "peerA", T0)
-    core.refuse("peerA", chunk(0, end=True))
-    assert core.drops == {"sender_refused_by_acl": 1}
-    assert s.registered and s.next_sequence == 0
-
-
 def test_register_twice_is_refused_until_the_first_is_over() -> None:
     core = StreamCore()
     s = core.open("s", "peer", T0)

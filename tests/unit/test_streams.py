@@ -156,7 +156,7 @@ async def test_idle_receivers_expire_on_the_timer_the_node_drives() -> None:
     with pytest.raises(TimedOut, match="idle for 30s"):
         await asyncio.wait_for(reading, 5)
     assert len(reg) == 0 and reg.drops["stream_expired"] == 1
-    assert reg.next_expiry() is None
+    assert reg.next_deadline() is None
 
 
 async def test_sender_numbers_chunks_and_flags_the_end() -> None:
