@@ -105,20 +105,46 @@ class RpcEnvelope(_message.Message):
     def __init__(self, route_key: _Optional[str] = ..., payload: _Optional[bytes] = ..., error: _Optional[_Union[ErrorResponse, _Mapping]] = ..., direction: _Optional[_Union[Direction, str]] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ..., request_id: _Optional[str] = ..., metadata: _Optional[_Iterable[_Union[MetadataEntry, _Mapping]]] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
 class DataStream(_message.Message):
-    __slots__ = ("stream_id", "sequence", "payload", "metadata", "timestamp_ms", "end_of_stream")
+    __slots__ = ("stream_id", "sequence", "payload", "metadata", "timestamp_ms", "end_of_stream", "control")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
     END_OF_STREAM_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     sequence: int
     payload: bytes
     metadata: _containers.RepeatedCompositeFieldContainer[MetadataEntry]
     timestamp_ms: int
     end_of_stream: bool
-    def __init__(self, stream_id: _Optional[str] = ..., sequence: _Optional[int] = ..., payload: _Optional[bytes] = ..., metadata: _Optional[_Iterable[_Union[MetadataEntry, _Mapping]]] = ..., timestamp_ms: _Optional[int] = ..., end_of_stream: _Optional[bool] = ...) -> None: ...
+    control: StreamControl
+    def __init__(self, stream_id: _Optional[str] = ..., sequence: _Optional[int] = ..., payload: _Optional[bytes] = ..., metadata: _Optional[_Iterable[_Union[MetadataEntry, _Mapping]]] = ..., timestamp_ms: _Optional[int] = ..., end_of_stream: _Optional[bool] = ..., control: _Optional[_Union[StreamControl, _Mapping]] = ...) -> None: ...
+
+class StreamControl(_message.Message):
+    __slots__ = ("credit_limit", "reset", "from_receiver")
+    CREDIT_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    RESET_FIELD_NUMBER: _ClassVar[int]
+    FROM_RECEIVER_FIELD_NUMBER: _ClassVar[int]
+    credit_limit: int
+    reset: ErrorResponse
+    from_receiver: bool
+    def __init__(self, credit_limit: _Optional[int] = ..., reset: _Optional[_Union[ErrorResponse, _Mapping]] = ..., from_receiver: _Optional[bool] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("features", "stream_window")
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    STREAM_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    features: _containers.RepeatedScalarFieldContainer[str]
+    stream_window: int
+    def __init__(self, features: _Optional[_Iterable[str]] = ..., stream_window: _Optional[int] = ...) -> None: ...
+
+class CancelCall(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class IdentityClaims(_message.Message):
     __slots__ = ("realm_id", "actor_id", "expires_at")
