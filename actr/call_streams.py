@@ -18,27 +18,35 @@ boundaries are not kept). ``Delimited`` is the sans-IO splitter.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc
 import inspect
+import logging
 import typing
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from actr.errors import DecodeFailure, InvalidArgument
+from actr.errors import ActrError, DecodeFailure, ErrorCode, InvalidArgument
 
 __all__ = [
     "MAX_RECORD",
     "STREAM_IN_KEY",
     "STREAM_OUT_KEY",
     "Delimited",
+    "Receives",
+    "Sends",
     "StreamShape",
     "decode_records",
     "encode_record",
+    "pump_output",
     "shape_of",
+    "typed_input",
 ]
+
+log = logging.getLogger(__name__)
 
 STREAM_IN_KEY = "actr.stream.in"
 STREAM_OUT_KEY = "actr.stream.out"
@@ -204,3 +212,65 @@ def decode_records(
 ) -> AsyncIterator[Any]:
     """Typed elements from a stream's payloads (see the module's docstring)."""
     return _Records[Any](payloads, kind, max_record).__aiter__()
+
+
+class Sends(Protocol):
+    """The sending end of a stream (actr.streams.StreamSender)."""
+
+    async def send(self, payload: bytes) -> None: ...
+
+    async def end(self, payload: bytes = b"") -> None: ...
+
+    async def reset(self, code: int, message: str) -> None: ...
+
+
+class Chunk(Protocol):
+    @property
+    def payload(self) -> bytes: ...
+
+
+class Receives(Protocol):
+    """The receiving end of a stream (actr.streams.StreamReceiver)."""
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+async def _payloads(rx: Receives) -> AsyncIterator[bytes]:
+    async for chunk in rx:
+        yield typing.cast(Chunk, chunk).payload
+
+
+def typed_input(rx: Receives, kind: type[Message] | type[bytes]) -> AsyncIterator[Any]:
+    """The elements of an input stream, decoded."""
+    return decode_records(_payloads(rx), kind)
+
+
+async def pump_output(
+    items: AsyncIterator[Any], tx: Sends, kind: type[Message] | type[bytes]
+) -> None:
+    """Sends every element ``items`` yields, then ends the stream. If ``items``
+    raises, the stream is reset with the error's code (APPLICATION_ERROR for a
+    plain exception) and the error goes on up; a cancel resets it CANCELLED."""
+    try:
+        async for item in items:
+            await tx.send(encode_record(item, kind))
+    except asyncio.CancelledError:
+        await _quiet_reset(tx, ErrorCode.CANCELLED, "call cancelled")
+        raise
+    except ActrError as e:
+        await _quiet_reset(tx, e.raw_code, e.message)
+        raise
+    except Exception as e:
+        await _quiet_reset(tx, ErrorCode.APPLICATION_ERROR, f"{type(e).__name__}: {e}")
+        raise
+    await tx.end()
+
+
+async def _quiet_reset(tx: Sends, code: int, message: str) -> None:
+    """A reset on a stream that may have ended or failed already: best effort."""
+    try:
+        await tx.reset(int(code), message)
+    except Exception as e:  # the connection went: the reader gets UNAVAILABLE anyway
+        log.debug("stream_reset_failed error=%r", e)
