@@ -1,100 +1,56 @@
-"""Inbound data streams, sans-IO: (sender, stream_id) -> the state of one stream.
+"""Data streams, sans-IO: the streams received, keyed (sender, stream_id), and the
+sending ends' credit, keyed (receiver, stream_id).
 
-Events in (a chunk from a sender, a sender refused or gone, a reader taking a
-chunk or closing, the time), state and counters out. No asyncio here, and time
-is an argument (the runtime passes its loop time), so every rule is tested
-without a loop or a sleep. ``actr.streams`` is the asyncio layer: it wakes the
-reader of each ``Stream`` a call here returns.
+Events in (a chunk or control frame from a peer, a peer's features, a peer gone,
+a reader taking or closing, the time), ``Effects`` out: readers and senders to
+wake, control frames to send. Time is an argument, so every rule is tested
+without a loop or a sleep; ``actr.streams`` is the asyncio layer.
 
-The rules (PROTOCOL.md 2, DataStream; F7):
+The rules (PROTOCOL.md 2, DataStream; F7; docs/protocol.md X-STR-2..8):
 - a stream is the receiver's registration of one stream_id *from one sender*
-  (an ActrId's text form); the same stream_id from anyone else is another stream,
-  and its chunks are dropped unless that one is registered too
-  (``chunk_from_other_sender``, else ``unregistered_stream``);
-- chunks are released in sequence order; one that comes early waits in a reorder
-  buffer of at most ``max_reorder`` chunks (past it: ``reorder_overflow``);
-- a stream holds at most ``max_buffered_bytes`` of payload, waiting in the reorder
-  buffer or released and not yet taken by its reader (past it: ``buffer_overflow``);
-  an overflow breaks the stream (StreamOverflow), since a reliable stream missing
-  a chunk is no stream;
-- ``end_of_stream`` at sequence n ends the stream once 0..n were released; later
+  (an ActrId's text form); the same id from anyone else is another stream
+  (its chunks are dropped, ``chunk_from_other_sender``, while the id is open);
+- chunks of no stream are held a while (X-STR-8, ``actr.stream_hold``): a
+  registration in time takes them, else they drop (``unregistered_stream``) and
+  a sender that reads control frames is reset NOT_FOUND;
+- chunks are released in sequence order; one more than ``max_reorder`` ahead of
+  the next expected is not held (``sequence_too_far``), nor is any huge sequence;
+- a credit stream (X-STR-3: its sender speaks ``stream-credit``, and reliable)
+  is granted ``consumed + window`` once its reader took half a window since the
+  last grant; payload past the limit resets it RESOURCE_EXHAUSTED on both ends
+  (``credit_overrun``). Any other reliable stream holds at most
+  ``max_buffered_bytes`` (past it: ``buffer_overflow``, StreamOverflow);
+- a latency-first stream (X-STR-7) skips a gap once ``gap_wait`` passed since a
+  later chunk came, or ``gap_chunks`` wait; a reader that falls behind loses
+  the oldest chunks (``reader_behind``); both reach it as a ``Gap``;
+- ``end_of_stream`` at n ends the stream once 0..n were released; later
   sequences are dropped (``chunk_after_end``), repeats too (``duplicate_chunk``);
-- a stream with no activity (no chunk accepted, nothing taken by its reader) for
-  ``idle_timeout`` is ended with TimedOut by ``expire(now)`` and what it held is
-  freed (``stream_expired`` counts streams): a reader that never reads, or a
-  sender gone quiet, holds nothing for ever. ``next_deadline()`` says when to call;
-- a stream leaves the table when it ends, breaks, expires, its sender fails
-  (``fail_sender``) or its reader closes it; the reader still takes what was
-  released before an end or a break.
-Every chunk dropped is counted by reason in ``drops`` (and logged, the first and
-every LOG_EVERY-th of each reason).
+- a reset (X-STR-4) from the stream's sender fails it after what was released;
+  from anyone else it is ``forged_reset``. A reader closing before the end, and an
+  idle stream expiring (``stream_expired``, TimedOut), reset a sender that reads
+  control frames (CANCELLED, TIMED_OUT).
+Every drop is counted by reason in ``drops`` (the first and every LOG_EVERY-th logged).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections import Counter
 
-from actr.errors import TimedOut
+from actr.errors import ActrError, ErrorCode, ResourceExhausted, TimedOut
 from actr.protocol.actr_pb2 import DataStream
+from actr.stream_credit import DEFAULT_WINDOW, Control, Gap, OutTable, grant_frame, reset_frame
+from actr.stream_hold import EarlyHold, Expired
+from actr.stream_latency import LatencyRules
+from actr.stream_state import Effects, IdleTimers, Item, Stream, StreamOverflow
 
-__all__ = ["LOG_EVERY", "Stream", "StreamCore", "StreamOverflow"]
+__all__ = ["LOG_EVERY", "Effects", "Gap", "Stream", "StreamCore", "StreamOverflow"]
 
 log = logging.getLogger(__name__)
 
 # A flood of bad chunks must not flood the log: the first drop of each reason is
 # logged, then every LOG_EVERY-th; the counters have them all.
 LOG_EVERY = 1000
-
-
-class StreamOverflow(Exception):
-    """A buffer of the stream overflowed; the stream is broken."""
-
-
-@dataclass(eq=False)
-class Stream:
-    """One registered stream: what was released for its reader, and what waits."""
-
-    stream_id: str
-    sender: str
-    max_reorder: int
-    max_buffered_bytes: int
-    last_active: float  # the last chunk accepted or taken
-    next_sequence: int = 0
-    registered: bool = True  # False: no chunk will come any more
-    error: Exception | None = None  # why it broke (raised to its reader after the rest)
-    reader: object = None  # the asyncio layer's, never touched here
-    _held: dict[int, DataStream] = field(default_factory=dict)
-    _released: deque[DataStream] = field(default_factory=deque)
-    _end_at: int | None = None
-    held_bytes: int = 0
-    released_bytes: int = 0
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.sender, self.stream_id)
-
-    @property
-    def held(self) -> int:
-        """Chunks waiting in the reorder buffer."""
-        return len(self._held)
-
-    @property
-    def buffered_bytes(self) -> int:
-        return self.held_bytes + self.released_bytes
-
-    def take(self, now: float) -> DataStream | None:
-        """The next chunk in order, or None when nothing is released (then, if
-        ``registered`` is False, the stream is over: ended, or ``error``)."""
-        if not self._released:
-            return None
-        chunk = self._released.popleft()
-        self.released_bytes -= len(chunk.payload)
-        self.last_active = now
-        return chunk
 
 
 class StreamCore:
@@ -104,24 +60,44 @@ class StreamCore:
         max_reorder: int = 1024,
         max_buffered_bytes: int = 16 * 1024 * 1024,
         idle_timeout: float | None = 300.0,
+        window: int = DEFAULT_WINDOW,
+        gap_wait: float = 0.05,
+        gap_chunks: int = 32,
+        max_unread: int = 256,
+        hold: EarlyHold | None = None,
     ) -> None:
         self.max_reorder = max_reorder
         self.max_buffered_bytes = max_buffered_bytes
         self.idle_timeout = idle_timeout  # None: streams never expire
+        self.window = window  # this side's receive window (its Hello's stream_window)
         self.drops: Counter[str] = Counter()
+        self.hold = hold or EarlyHold()
+        self.out = OutTable()
+        self.latency = LatencyRules(
+            self.drops,
+            self._release_waiting,
+            gap_wait=gap_wait,
+            gap_chunks=gap_chunks,
+            max_unread=max_unread,  # items released and not yet taken
+        )
         self._table: dict[tuple[str, str], Stream] = {}
         # stream_id -> how many senders it is registered for (to name a drop's reason).
         self._ids: Counter[str] = Counter()
-        # (deadline, tie, stream): a deadline may be early (activity since), never
-        # late; ``expire`` pushes an early one again with the true deadline.
-        self._deadlines: list[tuple[float, int, Stream]] = []
-        self._tie = itertools.count()
+        self._peers: dict[str, int] = {}  # peers that speak stream-credit -> their window
+        self._idle = IdleTimers(idle_timeout)
 
     def __len__(self) -> int:
         return len(self._table)
 
     def get(self, stream_id: str, sender: str) -> Stream | None:
         return self._table.get((sender, stream_id))
+
+    def speaks_credit(self, peer: str) -> bool:
+        return peer in self._peers
+
+    def peer_window(self, peer: str) -> int | None:
+        """The window ``peer``'s Hello granted our streams, None if it is base."""
+        return self._peers.get(peer)
 
     def open(
         self,
@@ -131,8 +107,13 @@ class StreamCore:
         *,
         max_reorder: int | None = None,
         max_buffered_bytes: int | None = None,
-    ) -> Stream:
-        """Registers the stream ``stream_id`` of ``sender``; ValueError if it is open."""
+        credit: bool = False,
+        latency_first: bool = False,
+        window: int | None = None,
+    ) -> tuple[Stream, Effects]:
+        """Registers the stream ``stream_id`` of ``sender`` and gives it the chunks
+        held for it; ValueError if it is open. ``credit``: the sender speaks
+        stream-credit (also assumed once ``set_peer`` said so)."""
         key = (sender, stream_id)
         if key in self._table:
             raise ValueError(f"stream {stream_id!r} from {sender} is already registered")
@@ -142,135 +123,267 @@ class StreamCore:
             self.max_reorder if max_reorder is None else max_reorder,
             self.max_buffered_bytes if max_buffered_bytes is None else max_buffered_bytes,
             last_active=now,
+            latency_first=latency_first,
+            peer_speaks=credit or sender in self._peers,
+            window=self.window if window is None else window,
         )
+        stream.credit_limit = stream.window
+        fx = Effects()
+        early, err = self.hold.claim(key)
+        if err is not None:  # its first chunks were dropped: it can never deliver
+            stream.registered = False
+            stream.error = err
+            fx.wake.append(stream)
+            return stream, fx
         self._table[key] = stream
         self._ids[stream_id] += 1
-        if self.idle_timeout is not None:
-            if len(self._deadlines) > 2 * len(self._table) + 64:
-                # Mostly streams gone already: keep the heap the size of the table.
-                self._deadlines = [d for d in self._deadlines if d[2].registered]
-                heapq.heapify(self._deadlines)
-            heapq.heappush(self._deadlines, (now + self.idle_timeout, next(self._tie), stream))
-        return stream
+        self._idle.add(stream, now, len(self._table))
+        for chunk in early:
+            if stream.registered:
+                self._chunk(stream, chunk, now, fx)
+        return stream, fx
 
-    def close(self, stream: Stream) -> None:
-        """Its reader is done with it: it leaves the table and what it held is freed."""
+    def close(self, stream: Stream, now: float) -> Effects:
+        """Its reader is done with it: it leaves the table and what it held is freed;
+        a sender that reads control frames is told CANCELLED if it was still open."""
+        fx = Effects()
         if stream.registered:
-            self._leave(stream)
-        self._free(stream)
+            self._leave(stream, now)
+            self._reset_sender(stream, ErrorCode.CANCELLED, "receiver closed the stream", fx)
+        stream.clear(released=True)
+        return fx
 
-    def receive(self, sender: str, chunk: DataStream, now: float) -> Stream | None:
-        """A chunk from ``sender``. Returns the stream if its reader has something new
-        (chunks released, or the stream is over), else None."""
-        stream = self._table.get((sender, chunk.stream_id))
-        if stream is None:
-            other = chunk.stream_id in self._ids
-            self._count(
-                "chunk_from_other_sender" if other else "unregistered_stream", chunk, sender
-            )
-            return None
-        seq = chunk.sequence
-        if seq < stream.next_sequence or seq in stream._held:
-            self._count("duplicate_chunk", chunk, sender)
-            return None
-        if stream._end_at is not None and seq > stream._end_at:
-            self._count("chunk_after_end", chunk, sender)
-            return None
-        size = len(chunk.payload)
-        if stream.buffered_bytes + size > stream.max_buffered_bytes:
-            self._count("buffer_overflow", chunk, sender)
-            self._break(stream, StreamOverflow(f"stream {stream.stream_id}: buffer full"))
-            return stream
-        if seq != stream.next_sequence and len(stream._held) >= stream.max_reorder:
-            self._count("reorder_overflow", chunk, sender)
-            self._break(stream, StreamOverflow(f"stream {stream.stream_id}: reorder buffer full"))
-            return stream
+    def take(self, stream: Stream, now: float) -> tuple[Item | None, list[Control]]:
+        """The reader takes the next item (a chunk, or a Gap), or None when nothing
+        is released (then, if ``registered`` is False, the stream is over: ended,
+        or ``error``); and the grant this earns its sender, if any."""
+        item = stream.pop()
+        if item is None:
+            return None, []
         stream.last_active = now
-        if chunk.end_of_stream:
-            stream._end_at = seq
-            for later in [s for s in stream._held if s > seq]:
-                self._count("chunk_after_end", stream._held[later], sender)
-                stream.held_bytes -= len(stream._held.pop(later).payload)
-        if seq != stream.next_sequence:
-            stream._held[seq] = chunk
-            stream.held_bytes += size
-            return None
-        self._release(stream, chunk)
-        while stream.registered and stream.next_sequence in stream._held:
-            waiting = stream._held.pop(stream.next_sequence)
-            stream.held_bytes -= len(waiting.payload)
-            self._release(stream, waiting)
-        return stream
+        if isinstance(item, Gap) or not stream.credit:
+            return item, []
+        stream.consumed += len(item.payload)
+        return item, self._grant(stream)
 
-    def fail_sender(self, sender: str, err: Exception) -> list[Stream]:
-        """Breaks every open stream from ``sender`` (its connection is gone)."""
-        broken = [s for key, s in self._table.items() if key[0] == sender]
-        for stream in broken:
-            self._break(stream, err)
-        return broken
+    def receive(self, sender: str, frame: DataStream, now: float) -> Effects:
+        """A chunk or a control frame from ``sender``."""
+        fx = Effects()
+        if frame.HasField("control"):
+            self._control(sender, frame, now, fx)
+            return fx
+        key = (sender, frame.stream_id)
+        stream = self._table.get(key)
+        if stream is not None:
+            self._chunk(stream, frame, now, fx)
+        elif self.hold.tombstoned(key, now):
+            self._count("unregistered_stream", frame, sender)
+        elif frame.stream_id in self._ids:
+            self._count("chunk_from_other_sender", frame, sender)
+        else:
+            full = self.hold.add(key, frame, now)
+            if full is not None:
+                self._expired(full, fx)
+            else:
+                fx.deadline = now + self.hold.hold_time
+        return fx
 
-    def expire(self, now: float) -> list[Stream]:
-        """Ends, with TimedOut, every stream idle for ``idle_timeout``; returns them."""
+    def set_peer(self, peer: str, *, credit: bool, window: int, now: float) -> Effects:
+        """What ``peer``'s Hello said (X-HELLO-1). Credit applies from now on to its
+        open streams both ways; ``window`` is the credit it grants our streams."""
+        fx = Effects()
+        if not credit:
+            self._peers.pop(peer, None)
+            return fx
+        self._peers[peer] = window
+        for stream in [s for s in self._table.values() if s.sender == peer]:
+            if stream.peer_speaks:
+                continue
+            stream.peer_speaks = True
+            if stream.credit:
+                # It counted against our window from its first byte: check and grant.
+                if stream.received > stream.credit_limit:
+                    self._overrun(stream, now, fx)
+                    continue
+                fx.send += self._grant(stream)
+        fx.senders += self.out.use_credit(peer, window)
+        return fx
+
+    def fail_sender(self, sender: str, err: Exception) -> Effects:
+        """``sender``'s connection is gone: its open streams break, both ways."""
+        fx = Effects()
+        self._peers.pop(sender, None)  # a new connection sends a new Hello
+        for stream in [s for key, s in self._table.items() if key[0] == sender]:
+            self._break(stream, err, None)
+            fx.wake.append(stream)
+        fx.senders += self.out.fail_peer(sender, err)
+        return fx
+
+    def expire(self, now: float) -> Effects:
+        """Ends, with TimedOut, every stream idle for ``idle_timeout``; skips the
+        gaps of latency-first streams that waited ``gap_wait``; drops early chunks
+        held for ``hold_time``."""
+        fx = Effects()
         ttl = self.idle_timeout
-        gone: list[Stream] = []
-        heap = self._deadlines
-        while ttl is not None and heap and heap[0][0] <= now:
-            _, _, stream = heapq.heappop(heap)
-            if not stream.registered:
-                continue
-            due = stream.last_active + ttl
-            if due > now:
-                heapq.heappush(heap, (due, next(self._tie), stream))
-                continue
+        for stream in self._idle.due(now):
             self.drops["stream_expired"] += 1
             log.warning(
                 "stream_expired sender=%s stream=%s idle=%.0fs unread=%d",
                 stream.sender,
                 stream.stream_id,
                 ttl,
-                len(stream._released),
+                stream.unread,
             )
-            self._break(stream, TimedOut(f"stream {stream.stream_id}: idle for {ttl:g}s"))
-            self._free(stream)  # nobody read it for that long: what it held goes too
-            gone.append(stream)
-        return gone
+            err = TimedOut(f"stream {stream.stream_id}: idle for {ttl:g}s")
+            self._break(stream, err, now)
+            self._reset_sender(stream, ErrorCode.TIMED_OUT, err.message, fx)
+            stream.clear(released=True)  # nobody read it for that long: it goes too
+            fx.wake.append(stream)
+            fx.expired += 1
+        fx.wake += self.latency.expire(now)
+        for gone in self.hold.expire(now):
+            self._expired(gone, fx)
+        return fx
 
     def next_deadline(self) -> float | None:
         """When ``expire`` has something to do next (maybe earlier: it then re-arms)."""
-        heap = self._deadlines
-        while heap and not heap[0][2].registered:
-            heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        times = (self._idle, self.latency, self.hold)
+        return min((t for x in times if (t := x.next_deadline()) is not None), default=None)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "inbound_open": len(self._table),
+            "outbound_open": len(self.out),
+            "held_early_chunks": self.hold.chunks,
+            "held_early_bytes": self.hold.bytes,
+            "credit_peers": len(self._peers),
+        }
 
     # -- inside ------------------------------------------------------------------
 
-    def _release(self, stream: Stream, chunk: DataStream) -> None:
+    def _chunk(self, stream: Stream, chunk: DataStream, now: float, fx: Effects) -> None:
+        sender, seq = stream.sender, chunk.sequence
+        if seq < stream.next_sequence or seq in stream._held:
+            self._count("duplicate_chunk", chunk, sender)
+            return
+        if stream._end_at is not None and seq > stream._end_at:
+            self._count("chunk_after_end", chunk, sender)
+            return
+        if seq - stream.next_sequence > stream.max_reorder:
+            # Not held, and nothing allocated for it, however large the number.
+            self._count("sequence_too_far", chunk, sender)
+            return
+        size = len(chunk.payload)
+        if stream.credit:
+            stream.received += size
+            if stream.received > stream.credit_limit:
+                self._count("credit_overrun", chunk, sender)
+                self._overrun(stream, now, fx)
+                return
+        elif not stream.latency_first and stream.buffered_bytes + size > stream.max_buffered_bytes:
+            self._count("buffer_overflow", chunk, sender)
+            self._break(stream, StreamOverflow(f"stream {stream.stream_id}: buffer full"), now)
+            fx.wake.append(stream)
+            return
+        stream.last_active = now
+        if chunk.end_of_stream:
+            stream._end_at = seq
+            for later in stream.drop_held_after(seq):
+                self._count("chunk_after_end", later, sender)
+        if seq != stream.next_sequence:
+            stream.hold(chunk, now)
+            if stream.latency_first:
+                news, fx.deadline = self.latency.on_held(stream, now)
+                if news:
+                    fx.wake.append(stream)
+            return
+        self._release(stream, chunk, now)
+        self._release_waiting(stream, now)
+        if stream.latency_first:
+            fx.deadline = self.latency.on_released(stream, now)
+        fx.wake.append(stream)
+
+    def _control(self, sender: str, frame: DataStream, now: float, fx: Effects) -> None:
+        ctl = frame.control
+        if ctl.from_receiver:  # about a stream we send to ``sender``
+            out = self.out.on_control(sender, frame)
+            if out is None:
+                reason = "forged_reset" if ctl.HasField("reset") else "grant_unknown_stream"
+                self._count(reason, frame, sender)
+            else:
+                fx.senders.append(out)
+            return
+        stream = self._table.get((sender, frame.stream_id))
+        if not ctl.HasField("reset"):
+            self._count("bad_control", frame, sender)
+        elif stream is None:
+            self._count("forged_reset", frame, sender)
+        else:
+            err = ActrError.from_proto(ctl.reset)
+            log.info("stream_reset sender=%s stream=%s error=%s", sender, frame.stream_id, err)
+            self._break(stream, err, now)
+            fx.wake.append(stream)
+
+    def _grant(self, stream: Stream) -> list[Control]:
+        if not stream.registered or stream.consumed - stream.granted_at < stream.window // 2:
+            return []
+        stream.granted_at = stream.consumed
+        stream.credit_limit = stream.consumed + stream.window
+        return [(stream.sender, grant_frame(stream.stream_id, stream.credit_limit))]
+
+    def _overrun(self, stream: Stream, now: float, fx: Effects) -> None:
+        err = ResourceExhausted(f"stream {stream.stream_id}: credit overrun")
+        self._break(stream, err, now)
+        self._reset_sender(stream, ErrorCode.RESOURCE_EXHAUSTED, err.message, fx)
+        fx.wake.append(stream)
+
+    def _reset_sender(self, stream: Stream, code: ErrorCode, message: str, fx: Effects) -> None:
+        if stream.peer_speaks:
+            frame = reset_frame(stream.stream_id, code, message, from_receiver=True)
+            fx.send.append((stream.sender, frame))
+
+    def _expired(self, gone: Expired, fx: Effects) -> None:
+        sender, stream_id = gone.key
+        self.drops[gone.reason] += gone.chunks
+        log.warning(
+            "stream_early_dropped reason=%s sender=%s stream=%s chunks=%d",
+            gone.reason,
+            sender,
+            stream_id,
+            gone.chunks,
+        )
+        if sender in self._peers:
+            frame = reset_frame(
+                stream_id, gone.error.raw_code, gone.error.message, from_receiver=True
+            )
+            fx.send.append((sender, frame))
+
+    def _release(self, stream: Stream, chunk: DataStream, now: float) -> None:
         stream.next_sequence = chunk.sequence + 1
         # An end-of-stream chunk with an empty payload only ends the stream.
         if chunk.payload or not chunk.end_of_stream:
-            stream._released.append(chunk)
-            stream.released_bytes += len(chunk.payload)
+            stream.push(chunk)
         if chunk.end_of_stream:
-            self._leave(stream)
+            self._leave(stream, now)
 
-    def _break(self, stream: Stream, err: Exception) -> None:
+    def _release_waiting(self, stream: Stream, now: float) -> None:
+        while stream.registered and stream.next_sequence in stream._held:
+            self._release(stream, stream.unhold(stream.next_sequence), now)
+
+    def _break(self, stream: Stream, err: Exception, now: float | None) -> None:
         stream.error = err
-        stream._held.clear()
-        stream.held_bytes = 0
+        stream.clear(released=False)
         if stream.registered:
-            self._leave(stream)
+            self._leave(stream, now)
 
-    def _free(self, stream: Stream) -> None:
-        stream._held.clear()
-        stream._released.clear()
-        stream.held_bytes = stream.released_bytes = 0
-
-    def _leave(self, stream: Stream) -> None:
+    def _leave(self, stream: Stream, now: float | None) -> None:
         stream.registered = False
         del self._table[stream.key]
         self._ids[stream.stream_id] -= 1
         if not self._ids[stream.stream_id]:
             del self._ids[stream.stream_id]
+        if now is not None:  # its stragglers drop at once rather than wait as early
+            self.hold.bury(stream.key, now)
 
     def _count(self, reason: str, chunk: DataStream, sender: str) -> None:
         self.drops[reason] += 1

@@ -1,37 +1,55 @@
-"""Data streams for asyncio: ``StreamRegistry`` (what the runtime feeds chunks to),
-``StreamReceiver`` (an async iterator over one stream's chunks, in order) and
-``StreamSender`` (numbered chunks, then the end).
+"""Data streams for asyncio: ``StreamRegistry`` (what the runtime feeds chunks and
+control frames to), ``StreamReceiver`` (an async iterator over one stream's
+chunks, in order) and ``StreamSender`` (numbered chunks paced by the receiver's
+credit, then the end or a reset).
 
-The rules (ordering, end of stream, bounds, F7 ownership, drops, idle expiry)
-are ``actr.stream_core``'s; this layer wakes the reader of each stream the core
-says has news, and reads the clock (the running loop's time) for it.
+The rules (ordering, end of stream, bounds, F7 ownership, credit, resets, gaps,
+early chunks, drops, idle expiry) are ``actr.stream_core``'s; this layer applies
+its ``Effects``: wakes readers and senders, hands control frames to
+``send_control``, and tells ``on_deadline`` of new deadlines.
 
 A receiver is one iteration: leaving it (``break``, an exception, ``aclose``, or
 the iterator being dropped), ``close()``, or ``async with`` ending, closes the
-stream and takes it out of the registry; so do its end, a break, its sender's
-connection failing, and ``expire`` once it was idle for ``idle_timeout``. The
-node's timer drives ``expire(now)`` at ``next_deadline()``; ``on_deadline`` is
-told each new stream's deadline (to re-arm that timer).
+stream and takes it out of the registry; so do its end, a break, a reset, its
+sender's connection failing, and ``expire`` once it was idle for
+``idle_timeout``. The node's timer drives ``expire(now)`` at ``next_deadline()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
+from typing import Any
 
+from actr.errors import ActrError, ErrorCode
 from actr.protocol.actr_pb2 import DataStream
-from actr.stream_core import LOG_EVERY, Stream, StreamCore, StreamOverflow
+from actr.stream_core import LOG_EVERY, Effects, Gap, Stream, StreamCore, StreamOverflow
+from actr.stream_credit import CHUNK_SIZE, DEFAULT_WINDOW, OutStream, error_code, reset_frame
+from actr.stream_hold import EarlyHold
 
 __all__ = [
     "LOG_EVERY",
+    "Gap",
     "StreamOverflow",
     "StreamReceiver",
     "StreamRegistry",
     "StreamSender",
+    "new_stream_id",
 ]
+
+log = logging.getLogger(__name__)
+
+MAX_GAPS = 1024  # gaps a receiver remembers (the newest); ``lost`` counts them all
+
+
+def new_stream_id() -> str:
+    """A fresh stream id (X-STR-6: "s-" and 32 hex digits)."""
+    return "s-" + uuid.uuid4().hex
 
 
 def _loop_time() -> float:
@@ -44,14 +62,19 @@ def _loop_time() -> float:
 class StreamReceiver:
     """One registered stream; iterate it (once) to get its payload chunks in order.
     Raises, after what was released before, why the stream broke: StreamOverflow,
-    the sender's connection error, or TimedOut once idle for too long."""
+    the sender's reset (an ActrError), the connection's error, or TimedOut once
+    idle for too long. A latency-first stream's gaps are in ``gaps``; ``events()``
+    yields them in place, between the chunks."""
 
     def __init__(self, registry: StreamRegistry, stream: Stream) -> None:
         self._registry = registry
         self._stream = stream
         self._news = asyncio.Event()
         self._over = asyncio.Event()
+        self.gaps: list[Gap] = []
         stream.reader = self
+        if not stream.registered:
+            self._over.set()
 
     @property
     def stream_id(self) -> str:
@@ -67,20 +90,41 @@ class StreamReceiver:
         return self._stream.next_sequence
 
     @property
+    def lost(self) -> int:
+        """Chunks of a latency-first stream its reader never got (in the gaps)."""
+        return self._stream.lost
+
+    @property
     def closed(self) -> bool:
-        """No chunk will come any more (ended, broken, expired or closed)."""
+        """No chunk will come any more (ended, broken, reset, expired or closed)."""
         return not self._stream.registered
 
     def __aiter__(self) -> AsyncIterator[DataStream]:
+        return self._chunks()
+
+    def events(self) -> AsyncIterator[DataStream | Gap]:
+        """The chunks and, in their place, the gaps (latency-first streams)."""
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[DataStream]:
+    async def _chunks(self) -> AsyncIterator[DataStream]:
+        try:
+            async for item in self._iterate():
+                if isinstance(item, DataStream):
+                    yield item
+        finally:
+            self.close()  # leaving this one leaves the inner one too, now
+
+    async def _iterate(self) -> AsyncIterator[DataStream | Gap]:
         stream = self._stream
         try:
             while True:
-                chunk = stream.take(self._registry.now())
-                if chunk is not None:
-                    yield chunk
+                item = self._registry._take(stream)
+                if item is not None:
+                    if isinstance(item, Gap):
+                        self.gaps.append(item)
+                        if len(self.gaps) > 2 * MAX_GAPS:
+                            del self.gaps[:MAX_GAPS]
+                    yield item
                     continue
                 if not stream.registered:
                     if stream.error is not None:
@@ -95,9 +139,10 @@ class StreamReceiver:
         return [c async for c in self]
 
     def close(self) -> None:
-        """Done with it: it leaves the registry (later chunks are dropped as
-        unregistered) and what it held is freed. Idempotent."""
-        self._registry.core.close(self._stream)
+        """Done with it: it leaves the registry (later chunks are dropped), what it
+        held is freed, and a sender that reads control frames is told CANCELLED if
+        the stream had not ended. Idempotent."""
+        self._registry._apply(self._registry.core.close(self._stream, self._registry.now()))
         self._wake()
 
     async def wait_closed(self) -> None:
@@ -121,13 +166,157 @@ class StreamReceiver:
             self._over.set()
 
 
-def _wake(stream: Stream) -> None:
-    if isinstance(stream.reader, StreamReceiver):
-        stream.reader._wake()
+class StreamSender:
+    """The sending end of one stream: numbered chunks, then ``end`` or ``reset``.
+
+    ``send`` splits a payload into chunks of at most ``CHUNK_SIZE`` (and the
+    window) and, on a credit stream, waits for the receiver's grants; it raises
+    the receiver's reset or the connection's failure. Made by
+    ``StreamRegistry.open_sender``; ``StreamSender(stream_id, send)`` alone is a
+    plain stream (no credit, no control frames). ``async with``: leaving without
+    ``end()`` resets the stream (INTERNAL "stream abandoned", or the error that
+    left it)."""
+
+    def __init__(
+        self,
+        stream_id: str,
+        send: Callable[[DataStream], Awaitable[None]],
+        *,
+        registry: StreamRegistry | None = None,
+        out: OutStream | None = None,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self.stream_id = stream_id
+        self._send = send
+        self._registry = registry
+        self._out = out or OutStream("", stream_id)
+        self._out.writer = self
+        self._chunk_size = chunk_size
+        self._news = asyncio.Event()
+        self._lock = asyncio.Lock()  # concurrent sends would interleave their chunks
+        self._ended = False
+
+    @property
+    def peer(self) -> str:
+        return self._out.peer
+
+    @property
+    def sent(self) -> int:
+        """Payload bytes sent."""
+        return self._out.sent
+
+    @property
+    def credit_limit(self) -> int | None:
+        """What the receiver allows in all, None without credit."""
+        return self._out.limit if self._out.credit else None
+
+    @property
+    def closed(self) -> bool:
+        """Ended, reset or failed: nothing more can be sent."""
+        return self._ended or self._out.error is not None
+
+    async def send(self, payload: bytes, metadata: dict[str, str] | None = None) -> None:
+        """Sends ``payload`` (``metadata`` on its first chunk)."""
+        await self._emit(payload, metadata, end=False)
+
+    async def end(self, payload: bytes = b"") -> None:
+        """Sends the last chunk, flagged ``end_of_stream``."""
+        await self._emit(payload, None, end=True)
+
+    async def reset(self, code: int, message: str) -> None:
+        """Ends the stream with an error (X-STR-4): its reader gets it after what it
+        was sent. No-op once the stream is over."""
+        if self.closed:
+            return
+        err = ActrError.from_code(int(code), message)
+        self._finish(err)
+        out = self._out
+        if not out.controls:
+            return  # the peer does not read control frames: it sees the stream stop
+        frame = reset_frame(self.stream_id, int(code), message, from_receiver=False)
+        registry = self._registry
+        if out.latency_first and registry is not None and registry.send_control is not None:
+            registry.send_control(out.peer, frame)  # the lossy channel might lose it
+            return
+        try:
+            await self._send(frame)
+        except Exception as e:  # the connection is gone: so is the stream
+            log.info("stream_reset_unsent stream=%s error=%s", self.stream_id, e)
+
+    async def __aenter__(self) -> StreamSender:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.closed:
+            return
+        if exc is None:
+            await self.reset(ErrorCode.INTERNAL, "stream abandoned")
+        elif isinstance(exc, asyncio.CancelledError):
+            await self.reset(ErrorCode.CANCELLED, "sender cancelled")
+        else:
+            await self.reset(*error_code(exc))
+
+    async def _emit(self, payload: bytes, metadata: dict[str, str] | None, *, end: bool) -> None:
+        async with self._lock:
+            self._check()
+            if end:
+                self._ended = True
+            out = self._out
+            size = out.chunk_size(self._chunk_size)
+            pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
+            try:
+                for i, piece in enumerate(pieces):
+                    await self._wait_credit(len(piece))
+                    chunk = DataStream(stream_id=self.stream_id, sequence=out.sequence)
+                    chunk.payload = piece
+                    if i == 0:
+                        for k, v in (metadata or {}).items():
+                            chunk.metadata.add(key=k, value=v)
+                    if end and i == len(pieces) - 1:
+                        chunk.end_of_stream = True
+                    out.sequence += 1
+                    out.sent += len(piece)
+                    await self._send(chunk)
+            finally:
+                if end:
+                    self._finish(None)
+
+    def _check(self) -> None:
+        if self._out.error is not None:
+            raise self._out.error
+        if self._ended:
+            raise RuntimeError(f"stream {self.stream_id} already ended")
+
+    async def _wait_credit(self, size: int) -> None:
+        out = self._out
+        while True:
+            if out.error is not None:
+                raise out.error
+            if out.may_send(size):
+                return
+            self._news.clear()
+            await self._news.wait()
+
+    def _finish(self, err: Exception | None) -> None:
+        self._ended = True
+        if self._registry is not None:
+            self._registry.core.out.close(self._out, err)
+        elif err is not None and self._out.error is None:
+            self._out.error = err
+        self._wake()
+
+    def _wake(self) -> None:
+        self._news.set()
 
 
 class StreamRegistry:
-    """The streams an actor receives, keyed by (sender, stream_id)."""
+    """The streams an actor receives, keyed by (sender, stream_id), and those it
+    sends, keyed by (receiver, stream_id)."""
 
     def __init__(
         self,
@@ -136,15 +325,27 @@ class StreamRegistry:
         max_buffered_bytes: int = 16 * 1024 * 1024,
         idle_timeout: float | None = 300.0,
         clock: Callable[[], float] = _loop_time,
+        window: int = DEFAULT_WINDOW,
+        gap_wait: float = 0.05,
+        gap_chunks: int = 32,
+        max_unread: int = 256,
+        hold: EarlyHold | None = None,
     ) -> None:
         self.core = StreamCore(
             max_reorder=max_reorder,
             max_buffered_bytes=max_buffered_bytes,
             idle_timeout=idle_timeout,
+            window=window,
+            gap_wait=gap_wait,
+            gap_chunks=gap_chunks,
+            max_unread=max_unread,
+            hold=hold,
         )
         self.now = clock
-        # Told each new stream's deadline: the node re-arms its timer with it.
+        # Told each new deadline: the node re-arms its timer with it.
         self.on_deadline: Callable[[float], object] | None = None
+        # (peer key, control frame): the node sends it on STREAM_RELIABLE.
+        self.send_control: Callable[[str, DataStream], None] | None = None
 
     @property
     def drops(self) -> Counter[str]:
@@ -154,6 +355,9 @@ class StreamRegistry:
     def __len__(self) -> int:
         return len(self.core)
 
+    def stats(self) -> dict[str, Any]:
+        return {**self.core.stats(), "drops": dict(self.core.drops)}
+
     def register(
         self,
         stream_id: str,
@@ -161,68 +365,110 @@ class StreamRegistry:
         max_reorder: int | None = None,
         *,
         max_buffered_bytes: int | None = None,
+        credit: bool = False,
+        latency_first: bool = False,
+        window: int | None = None,
     ) -> StreamReceiver:
-        """The stream ``stream_id`` of ``sender`` (an ActrId text form)."""
+        """The stream ``stream_id`` of ``sender`` (an ActrId text form). ``credit``:
+        the sender speaks stream-credit (also taken from ``set_peer``)."""
         now = self.now()
-        stream = self.core.open(
-            stream_id, sender, now, max_reorder=max_reorder, max_buffered_bytes=max_buffered_bytes
+        stream, fx = self.core.open(
+            stream_id,
+            sender,
+            now,
+            max_reorder=max_reorder,
+            max_buffered_bytes=max_buffered_bytes,
+            credit=credit,
+            latency_first=latency_first,
+            window=window,
         )
         rx = StreamReceiver(self, stream)
         if self.on_deadline is not None and self.core.idle_timeout is not None:
             self.on_deadline(now + self.core.idle_timeout)
+        self._apply(fx)
         return rx
 
     def unregister(self, stream_id: str, sender: str) -> None:
         stream = self.core.get(stream_id, sender)
         if stream is not None:
-            self.core.close(stream)
+            self._apply(self.core.close(stream, self.now()))
             _wake(stream)
 
     def deliver(self, sender: str, chunk: DataStream) -> None:
-        stream = self.core.receive(sender, chunk, self.now())
-        if stream is not None:
-            _wake(stream)
+        """A chunk or a control frame from ``sender``."""
+        self._apply(self.core.receive(sender, chunk, self.now()))
+
+    def set_peer(self, sender: str, credit: bool, window: int = DEFAULT_WINDOW) -> None:
+        """What ``sender``'s Hello said: whether it speaks stream-credit, and the
+        window it grants the streams we send it."""
+        self._apply(self.core.set_peer(sender, credit=credit, window=window, now=self.now()))
 
     def fail_sender(self, sender: str, err: Exception) -> None:
-        """Breaks every open stream from ``sender`` (its connection is gone)."""
-        for stream in self.core.fail_sender(sender, err):
-            _wake(stream)
+        """Breaks every open stream from and to ``sender`` (its connection is gone)."""
+        self._apply(self.core.fail_sender(sender, err))
 
     def expire(self, now: float | None = None) -> int:
-        """Ends the streams idle for ``idle_timeout`` (their readers get TimedOut)."""
-        gone = self.core.expire(self.now() if now is None else now)
-        for stream in gone:
-            _wake(stream)
-        return len(gone)
+        """Ends the streams idle for ``idle_timeout`` (their readers get TimedOut),
+        skips latency-first gaps and drops early chunks that waited too long.
+        Returns the number of streams ended idle."""
+        fx = self.core.expire(self.now() if now is None else now)
+        self._apply(fx)
+        return fx.expired
 
     def next_deadline(self) -> float | None:
         return self.core.next_deadline()
 
+    def open_sender(
+        self,
+        peer_key: str,
+        stream_id: str,
+        send: Callable[[DataStream], Awaitable[None]],
+        *,
+        credit: bool | None = None,
+        window: int | None = None,
+        latency_first: bool = False,
+    ) -> StreamSender:
+        """The sending end of ``stream_id`` to ``peer_key``; ``send`` puts a frame on
+        the stream's channel. ``credit``/``window``: whether the peer speaks
+        stream-credit and its Hello's window (default: what ``set_peer`` said)."""
+        known = self.core.speaks_credit(peer_key)
+        controls = known if credit is None else credit
+        if window is None:
+            window = self.core.peer_window(peer_key) or DEFAULT_WINDOW
+        out = self.core.out.open(
+            peer_key, stream_id, controls=controls, window=window, latency_first=latency_first
+        )
+        return StreamSender(stream_id, send, registry=self, out=out)
 
-class StreamSender:
-    """The sending end of one stream: numbered chunks, then ``end``."""
+    # -- inside ------------------------------------------------------------------
 
-    def __init__(self, stream_id: str, send: Callable[[DataStream], Awaitable[None]]) -> None:
-        self.stream_id = stream_id
-        self._send = send
-        self._sequence = 0
-        self._ended = False
+    def _take(self, stream: Stream) -> DataStream | Gap | None:
+        item, grants = self.core.take(stream, self.now())
+        for peer, frame in grants:
+            self._send_control(peer, frame)
+        return item
 
-    async def send(self, payload: bytes, metadata: dict[str, str] | None = None) -> None:
-        await self._emit(payload, metadata, end=False)
+    def _apply(self, fx: Effects) -> None:
+        for stream in fx.wake:
+            _wake(stream)
+        for out in fx.senders:
+            if isinstance(out.writer, StreamSender):
+                out.writer._wake()
+        for peer, frame in fx.send:
+            self._send_control(peer, frame)
+        if fx.deadline is not None and self.on_deadline is not None:
+            self.on_deadline(fx.deadline)
 
-    async def end(self, payload: bytes = b"") -> None:
-        """Sends the last chunk, flagged ``end_of_stream``."""
-        await self._emit(payload, None, end=True)
+    def _send_control(self, peer: str, frame: DataStream) -> None:
+        if self.send_control is None:
+            self.core.drops["control_unsent"] += 1  # nobody wired: counted, not lost silently
+            return
+        try:
+            self.send_control(peer, frame)
+        except Exception:
+            log.exception("stream_control_failed peer=%s stream=%s", peer, frame.stream_id)
 
-    async def _emit(self, payload: bytes, metadata: dict[str, str] | None, *, end: bool) -> None:
-        if self._ended:
-            raise RuntimeError(f"stream {self.stream_id} already ended")
-        chunk = DataStream(stream_id=self.stream_id, sequence=self._sequence, payload=payload)
-        for k, v in (metadata or {}).items():
-            chunk.metadata.add(key=k, value=v)
-        if end:
-            chunk.end_of_stream = True
-            self._ended = True
-        self._sequence += 1
-        await self._send(chunk)
+
+def _wake(stream: Stream) -> None:
+    if isinstance(stream.reader, StreamReceiver):
+        stream.reader._wake()

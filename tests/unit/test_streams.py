@@ -131,15 +131,15 @@ async def test_fail_sender_breaks_and_unregisters_its_streams_only() -> None:
 
 async def test_overflow_raises_after_what_was_released() -> None:
     reg = StreamRegistry()
-    rx = reg.register("s", "peer", max_reorder=2)
-    for seq in (0, 2, 3, 4):
+    rx = reg.register("s", "peer", max_buffered_bytes=6)
+    for seq in (0, 2, 3, 4):  # 2 bytes each: the fourth is one too many
         reg.deliver("peer", chunk(seq))
     got: list[bytes] = []
     with pytest.raises(StreamOverflow):
         async for c in rx:
             got.append(c.payload)
     assert got == [b"c0"]
-    assert reg.drops["reorder_overflow"] == 1
+    assert reg.drops["buffer_overflow"] == 1
 
 
 async def test_idle_receivers_expire_on_the_timer_the_node_drives() -> None:
