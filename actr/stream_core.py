@@ -161,10 +161,10 @@ class StreamCore:
         if item is None:
             return None, []
         stream.last_active = now
-        if isinstance(item, Gap) or not stream.credit:
+        if isinstance(item, Gap):
             return item, []
         stream.consumed += len(item.payload)
-        return item, self._grant(stream)
+        return item, self._grant(stream) if stream.credit else []
 
     def receive(self, sender: str, frame: DataStream, now: float) -> Effects:
         """A chunk or a control frame from ``sender``."""
@@ -274,8 +274,8 @@ class StreamCore:
             self._count("sequence_too_far", chunk, sender)
             return
         size = len(chunk.payload)
+        stream.received += size  # counted always: credit may apply later (set_peer)
         if stream.credit:
-            stream.received += size
             if stream.received > stream.credit_limit:
                 self._count("credit_overrun", chunk, sender)
                 self._overrun(stream, now, fx)

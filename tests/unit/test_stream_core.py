@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from actr.errors import TimedOut
 from actr.protocol.actr_pb2 import DataStream
-from actr.stream_core import Effects, Stream, StreamCore, StreamOverflow
+from actr.stream_core import Stream, StreamCore, StreamOverflow
 
 T0 = 100.0
 
