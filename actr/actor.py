@@ -13,9 +13,12 @@ handler returns a protobuf message, raw ``bytes`` or None (empty payload).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import math
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
@@ -31,6 +34,11 @@ M = TypeVar("M", bound=Message)
 Handler = Callable[..., Awaitable[Any]]
 
 _ROUTE_ATTR = "__actr_route__"
+
+# X-CALL-2: the loop time the running handler's request ends (None: no handler, or
+# a tell). Set by actr/handling.py around the handler; tasks it starts inherit it,
+# and every call made under it gets at most the time left (actr/calls.py).
+DEADLINE: ContextVar[float | None] = ContextVar("actr_deadline", default=None)
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,7 @@ class Runtime(Protocol):
         response_type: type[M],
         *,
         timeout: float = 10.0,
+        metadata: Mapping[str, str] | None = None,
     ) -> M: ...
 
     async def call_raw(
@@ -134,10 +143,16 @@ class Runtime(Protocol):
         request: Message | bytes,
         *,
         timeout: float = 10.0,
+        metadata: Mapping[str, str] | None = None,
     ) -> bytes: ...
 
     async def tell(
-        self, target: str | ActrId, route_key: str, message: Message | bytes
+        self,
+        target: str | ActrId,
+        route_key: str,
+        message: Message | bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
     ) -> None: ...
 
     def receive_stream(self, stream_id: str, sender: str | ActrId) -> StreamReceiver: ...
@@ -158,6 +173,7 @@ class Context:
         request_id: str = "",
         metadata: dict[str, str] | None = None,
         attempt: int = 1,
+        deadline: float | None = None,
     ) -> None:
         self._node = node
         self.caller = caller
@@ -168,10 +184,20 @@ class Context:
         # may already be there. A handler with effects outside the mailbox's
         # database checks them by request_id when attempt > 1.
         self.attempt = attempt
+        # X-CALL-2: the loop time this request's timeout_ms ends, from its acceptance
+        # (None outside a handler, and for a tell). A handler still running then is not
+        # stopped, but its caller has given up; calls it makes get at most the rest.
+        self.deadline = deadline
 
     @property
     def self_id(self) -> ActrId:
         return self._node.actr_id
+
+    def remaining(self) -> float:
+        """Seconds left until ``deadline`` (inf without one; <= 0 once passed)."""
+        if self.deadline is None:
+            return math.inf
+        return self.deadline - asyncio.get_running_loop().time()
 
     async def call(
         self,
@@ -181,8 +207,12 @@ class Context:
         response_type: type[M],
         *,
         timeout: float = 10.0,
+        metadata: Mapping[str, str] | None = None,
     ) -> M:
-        return await self._node.call(target, route_key, request, response_type, timeout=timeout)
+        """Calls ``target``; within a handler, with at most ``remaining()`` (X-CALL-2)."""
+        return await self._node.call(
+            target, route_key, request, response_type, timeout=timeout, metadata=metadata
+        )
 
     async def call_raw(
         self,
@@ -191,11 +221,21 @@ class Context:
         request: Message | bytes,
         *,
         timeout: float = 10.0,
+        metadata: Mapping[str, str] | None = None,
     ) -> bytes:
-        return await self._node.call_raw(target, route_key, request, timeout=timeout)
+        return await self._node.call_raw(
+            target, route_key, request, timeout=timeout, metadata=metadata
+        )
 
-    async def tell(self, target: str | ActrId, route_key: str, message: Message | bytes) -> None:
-        await self._node.tell(target, route_key, message)
+    async def tell(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        message: Message | bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        await self._node.tell(target, route_key, message, metadata=metadata)
 
     def receive_stream(self, stream_id: str, sender: str | ActrId | None = None) -> StreamReceiver:
         """The stream ``stream_id`` of ``sender``; in a handler the sender defaults to

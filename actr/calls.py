@@ -6,6 +6,12 @@ stream chunks, and waits for the answer that the inbound shell hands to the
 pending table. Deadlines live in the pending table alone: the node's one timer
 (actr/timer.py) fires at the next one and fails what expired with TIMED_OUT, so
 a call waits on its future and nothing else.
+
+A call made while a handler runs gets at most the handler's remaining time
+(X-CALL-2, ``actr.actor.DEADLINE``); a call whose task is cancelled tells the
+callee (X-CALL-1, actr/cancel.py); user metadata is written to the envelope,
+keys starting ``actr.`` refused (X-CALL-3); a target that is a node of this
+process is reached through its ``LocalPeer`` (X-LOCAL-1, actr/local.py).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -21,6 +28,8 @@ from opentelemetry import trace
 from opentelemetry.trace import ProxyTracerProvider, SpanKind
 
 from actr import telemetry
+from actr.actor import DEADLINE
+from actr.cancel import CallHandle, send_cancel
 from actr.envelopes import encode
 from actr.errors import (
     ActrError,
@@ -32,12 +41,19 @@ from actr.errors import (
 )
 from actr.identity import IdentityError, id_text, parse_id, parse_type
 from actr.pending import PendingTable
-from actr.protocol.actr_pb2 import ActrId, DataStream, Direction, PayloadType, RpcEnvelope
+from actr.protocol.actr_pb2 import (
+    ActrId,
+    DataStream,
+    Direction,
+    MetadataEntry,
+    PayloadType,
+    RpcEnvelope,
+)
 from actr.signaling_client import SignalingClient
 from actr.streams import StreamSender
 from actr.transport import Peer, Transport
 
-__all__ = ["Calls", "payload_of"]
+__all__ = ["Calls", "check_metadata", "payload_of"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +71,24 @@ def payload_of(answer: RpcEnvelope) -> bytes:
     raise Internal("response carries both or neither of payload and error")
 
 
+RUNTIME_KEYS = "actr."
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> None:
+    """X-CALL-3: keys starting ``actr.`` are the runtime's, refused from users."""
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidArgument("metadata maps strings to strings")
+        if key.startswith(RUNTIME_KEYS):
+            raise InvalidArgument(f"metadata key {key!r}: keys starting 'actr.' are the runtime's")
+
+
+def _write_metadata(env: RpcEnvelope, *parts: Mapping[str, str] | None) -> None:
+    for part in parts:
+        for key, value in (part or {}).items():
+            env.metadata.append(MetadataEntry(key=key, value=value))
+
+
 class Calls:
     def __init__(
         self,
@@ -69,6 +103,9 @@ class Calls:
         # Tells the node's timer of a new deadline (it re-arms if that one is earlier).
         self._deadline_added = deadline_added
         self._routes_by_type: dict[str, ActrId] = {}
+        # X-LOCAL-1: the peer for a node of this process with that id text, if any.
+        self.local: Callable[[str], Peer | None] = lambda _key: None
+        self.counters: Counter[str] = Counter()  # the node's, once it sets them
 
     # ---- routes ----
 
@@ -91,18 +128,23 @@ class Calls:
         return candidates[0]
 
     def ready_peer(self, target: str | ActrId) -> Peer | None:
-        """The hot path: a known route with a ready connection, found without awaiting."""
+        """The hot path: a known route with a ready connection, found without awaiting
+        (a node of this process first, X-LOCAL-1)."""
         remote = target if isinstance(target, ActrId) else self._routes_by_type.get(target)
         if remote is None:
             if isinstance(target, str) and "@" in target:
-                peer = self.transport.peer(target)
+                peer = self.local(target) or self.transport.peer(target)
                 return peer if peer is not None and peer.ready.is_set() else None
             return None
-        peer = self.transport.peer(id_text(remote))
+        key = id_text(remote)
+        peer = self.local(key) or self.transport.peer(key)
         return peer if peer is not None and peer.ready.is_set() else None
 
     async def peer_for(self, target: str | ActrId) -> Peer:
         remote = await self.resolve(target)
+        local = self.local(id_text(remote))
+        if local is not None:
+            return local
         try:
             return await self.transport.connect(remote)
         except ActrError:
@@ -126,9 +168,16 @@ class Calls:
         timeout: float = 10.0,
         request_id: str | None = None,
         signal: bool = False,
+        metadata: Mapping[str, str] | None = None,
     ) -> M:
         payload = await self.call_raw(
-            target, route_key, request, timeout=timeout, request_id=request_id, signal=signal
+            target,
+            route_key,
+            request,
+            timeout=timeout,
+            request_id=request_id,
+            signal=signal,
+            metadata=metadata,
         )
         reply = response_type()
         try:
@@ -136,6 +185,31 @@ class Calls:
         except DecodeError as e:
             raise DecodeFailure(f"answer to {route_key} is not a {response_type.__name__}") from e
         return reply
+
+    def start_call(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        *,
+        timeout: float = 10.0,
+        request_id: str | None = None,
+        signal: bool = False,
+        metadata: Mapping[str, str] | None = None,
+    ) -> CallHandle[bytes]:
+        """``call_raw`` as a handle: await it, or ``cancel()`` it (X-CALL-1)."""
+        check_metadata(metadata)
+        rid = request_id or uuid.uuid4().hex
+        work = self.call_raw(
+            target,
+            route_key,
+            request,
+            timeout=timeout,
+            request_id=rid,
+            signal=signal,
+            metadata=metadata,
+        )
+        return CallHandle(rid, work)
 
     async def call_raw(
         self,
@@ -146,10 +220,23 @@ class Calls:
         timeout: float = 10.0,
         request_id: str | None = None,
         signal: bool = False,
+        metadata: Mapping[str, str] | None = None,
+        runtime_metadata: Mapping[str, str] | None = None,
     ) -> bytes:
+        """``metadata`` is the user's (no ``actr.`` key, X-CALL-3);
+        ``runtime_metadata`` the runtime's own keys (X-STR-6), written as given."""
         if timeout <= 0:
             raise InvalidArgument("timeout must be > 0")
+        check_metadata(metadata)
         loop = asyncio.get_running_loop()
+        inherited = DEADLINE.get()
+        if inherited is not None:
+            # X-CALL-2: a call from a handler gets at most the handler's remaining time.
+            left = inherited - loop.time()
+            if left <= 0:
+                self.counters["call_past_handler_deadline"] += 1
+                raise TimedOut(f"{route_key}: the calling handler's deadline has passed")
+            timeout = min(timeout, left)
         deadline = loop.time() + timeout
         peer = self.ready_peer(target)
         if peer is None:
@@ -166,6 +253,7 @@ class Calls:
             request_id=rid,
             timeout_ms=max(1, int((deadline - loop.time()) * 1000)),
         )
+        _write_metadata(env, metadata, runtime_metadata)
         if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
             # No tracer provider installed: no span, no W3C context to carry (the
             # no-op spans still cost ~10 us a call).
@@ -208,6 +296,12 @@ class Calls:
             return await fut
         except TimedOut as e:
             raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
+        except asyncio.CancelledError:
+            # X-CALL-1: given up before its answer; the callee stops working on it.
+            if not fut.done():
+                self.counters["calls_cancelled"] += 1
+                send_cancel(peer, rid, self.counters)
+            raise
         finally:
             self.pending.remove(rid)
 
@@ -217,7 +311,16 @@ class Calls:
             if not entry.waiter.done():
                 entry.waiter.set_exception(TimedOut(f"no answer by the deadline ({entry.peer})"))
 
-    async def tell(self, target: str | ActrId, route_key: str, message: Message | bytes) -> None:
+    async def tell(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        message: Message | bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        runtime_metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        check_metadata(metadata)
         peer = self.ready_peer(target) or await self.peer_for(target)
         env = RpcEnvelope(
             route_key=route_key,
@@ -226,6 +329,7 @@ class Calls:
             request_id=uuid.uuid4().hex,
             timeout_ms=0,
         )
+        _write_metadata(env, metadata, runtime_metadata)
         await peer.send(PayloadType.RPC_RELIABLE, env.SerializeToString())
 
     async def open_stream(

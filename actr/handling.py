@@ -4,12 +4,15 @@
 (ENV-3), finds the route's handler, decodes the request, builds the handler's
 ``Context``, runs it inside the handler span (ENV-7: a child of the caller's
 span), and turns what it returned or raised into a RESPONSE: the payload,
-APPLICATION_ERROR for an exception, the code of an ``ActrError``. It knows
+APPLICATION_ERROR for an exception, the code of an ``ActrError``. The handler's
+deadline (X-CALL-2) is its ``ctx.deadline`` and, for the calls it makes, the
+``DEADLINE`` context variable. It knows
 nothing of the mailbox or the transport: the scheduler acks and answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -21,7 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import ProxyTracerProvider, SpanKind
 
 from actr import telemetry
-from actr.actor import Actor, Context, Route, Runtime
+from actr.actor import DEADLINE, Actor, Context, Route, Runtime
 from actr.envelopes import encode, error_answer, payload_answer
 from actr.errors import ActrError, ErrorCode
 from actr.identity import parse_id
@@ -90,8 +93,11 @@ class Handling:
         return reply, started
 
     async def _run(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
+        deadline: float | None = None
         if env.direction == Direction.DIRECTION_REQUEST:
             waited = time.time() - record.accepted_at
+            # X-CALL-2: the deadline runs from acceptance (ENV-3), in loop time.
+            deadline = asyncio.get_running_loop().time() + env.timeout_ms / 1000 - waited
             if waited * 1000 > env.timeout_ms:
                 self.counters["expired_in_mailbox"] += 1
                 return error_answer(
@@ -118,8 +124,12 @@ class Handling:
             request_id=env.request_id,
             metadata={m.key: m.value for m in env.metadata},
             attempt=record.attempts,
+            deadline=deadline,
         )
         handler = getattr(self.actor, route.method_name)
+        # Calls the handler makes (ctx.call, node.call, in tasks it starts too) get
+        # at most the time left (X-CALL-2).
+        token = DEADLINE.set(deadline)
         try:
             result = await handler(request, ctx)
         except ActrError as e:
@@ -129,6 +139,8 @@ class Handling:
             self.counters["handler_failed"] += 1
             self._hook(self.actor.on_error(ctx, e))
             return error_answer(env, ErrorCode.APPLICATION_ERROR, f"{type(e).__name__}: {e}")
+        finally:
+            DEADLINE.reset(token)
         try:
             payload = b"" if result is None else encode(result)
         except Exception as e:

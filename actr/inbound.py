@@ -13,6 +13,10 @@ action for the async shell (actr/inbound_shell.py) to carry out:
   ACL, ACL-2; a runtime route the caller may not use);
 - ``RuntimeRoute``: a runtime route admitted (EXT-1), answered by the shell;
 - ``Deliver``: a stream chunk from a sender the ACL admits, for the streams;
+- ``Hello``: a peer's features (X-HELLO-1), taken from any connected peer the
+  ACL does not refuse, a client's too (it is not a request), never answered;
+- ``Cancel``: a caller gives up its call ``request_id`` (X-CALL-1), admitted
+  like a tell from that caller, never answered;
 - ``Drop``: nothing to do, counted by ``reason`` (ENV-1: undecodable,
   unspecified direction, a tell that would need an answer...).
 
@@ -36,9 +40,19 @@ from google.protobuf.message import DecodeError, Message
 from actr.admin import AdminGate
 from actr.envelopes import error_answer
 from actr.errors import ErrorCode
-from actr.protocol.actr_pb2 import ActrId, DataStream, Direction, PayloadType, RpcEnvelope
+from actr.protocol.actr_pb2 import (
+    ActrId,
+    CancelCall,
+    DataStream,
+    Direction,
+    PayloadType,
+    RpcEnvelope,
+)
+from actr.protocol.actr_pb2 import Hello as HelloMessage
 
 __all__ = [
+    "CANCEL_ROUTE",
+    "HELLO_ROUTE",
     "HIGH",
     "NORMAL",
     "RUNTIME_ROUTES",
@@ -46,8 +60,10 @@ __all__ = [
     "Accept",
     "Action",
     "Answer",
+    "Cancel",
     "Deliver",
     "Drop",
+    "Hello",
     "InboundCore",
     "Resolve",
     "RuntimeRoute",
@@ -62,6 +78,9 @@ NORMAL = 1
 # EXT-1: routes the runtime answers itself, never through the mailbox.
 STATS_ROUTE = "actr.v1.Runtime.Stats"
 RUNTIME_ROUTES = frozenset({STATS_ROUTE})
+# X-HELLO-1 and X-CALL-1: tells the runtime takes itself, never queued nor answered.
+HELLO_ROUTE = "actr.v1.Runtime.Hello"
+CANCEL_ROUTE = "actr.v1.Runtime.Cancel"
 
 RPC_TYPES = frozenset({PayloadType.RPC_RELIABLE, PayloadType.RPC_SIGNAL})
 STREAM_TYPES = frozenset({PayloadType.STREAM_RELIABLE, PayloadType.STREAM_LATENCY_FIRST})
@@ -109,11 +128,26 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
+class Hello:
+    """A peer's Hello (X-HELLO-1): what it speaks, and its stream window (0: none)."""
+
+    features: frozenset[str]
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """The caller gave up its call ``request_id`` (X-CALL-1)."""
+
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Drop:
     reason: str
 
 
-Action = Accept | Resolve | Answer | RuntimeRoute | Deliver | Drop
+Action = Accept | Resolve | Answer | RuntimeRoute | Deliver | Hello | Cancel | Drop
 
 
 @dataclass
@@ -155,6 +189,8 @@ class InboundCore:
         if direction not in (Direction.DIRECTION_REQUEST, Direction.DIRECTION_TELL):
             return self._drop("unspecified_direction")
         is_request = direction == Direction.DIRECTION_REQUEST
+        if env.route_key in (HELLO_ROUTE, CANCEL_ROUTE):
+            return self._runtime_tell(caller, env)
         if is_request and env.timeout_ms <= 0:
             self.drops["request_without_deadline"] += 1
             return self._answer(
@@ -201,6 +237,34 @@ class InboundCore:
             )
         self.refusals["stats_answered"] += 1
         return RuntimeRoute(env, payload_type)
+
+    def _runtime_tell(self, caller: ActrId, env: RpcEnvelope) -> Action:
+        """X-HELLO-1 and X-CALL-1: tells for the runtime itself; never answered (ENV-5),
+        whatever their direction says."""
+        hello = env.route_key == HELLO_ROUTE
+        name = "hello" if hello else "cancel"
+        if env.direction != Direction.DIRECTION_TELL:
+            return self._drop(f"{name}_not_tell")
+        # A Hello from any connected peer, on a client too (it is not a request); a
+        # peer the actor's ACL refuses is dropped like any of its tells. A Cancel is
+        # admitted like a tell from its caller.
+        if hello:
+            refused = self.admits is not None and not self.admits(caller)
+        else:
+            refused = self._admission(caller) is not None
+        if refused:
+            self.refusals[f"{name}_refused"] += 1
+            return Drop(f"{name}_refused")
+        msg: HelloMessage | CancelCall = HelloMessage() if hello else CancelCall()
+        try:
+            msg.ParseFromString(env.payload)
+        except DecodeError:
+            return self._drop(f"{name}_decode_error")
+        if not msg.IsInitialized() or not _text_is_utf8(msg):
+            return self._drop(f"{name}_decode_error")
+        if isinstance(msg, HelloMessage):
+            return Hello(frozenset(msg.features), msg.stream_window)
+        return Cancel(msg.request_id)
 
     def _answer(
         self, env: RpcEnvelope, payload_type: int, code: ErrorCode, message: str, reason: str

@@ -5,8 +5,9 @@ what to do with one message, then does it: commit an accepted request to the
 mailbox (MBX-1) and answer what the mailbox says of it (a stored answer for a
 duplicate, ENV-6; RESOURCE_EXHAUSTED past the bound, MBX-5; UNAVAILABLE when
 the database fails), wake a pending call, deliver a chunk, or send an answer
-the core built. ``answer`` sends any RESPONSE back to its caller; the
-scheduler uses it too.
+the core built, record a peer's Hello (X-HELLO-1) and tell ``on_hello``, or pass
+a caller's Cancel (X-CALL-1) to ``on_cancel``. ``answer`` sends any RESPONSE back
+to its caller; the scheduler uses it too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from typing import Any
 
 from actr.envelopes import error_answer
 from actr.errors import ActrError, ErrorCode, ResourceExhausted
-from actr.inbound import Accept, Answer, Deliver, InboundCore, Resolve, RuntimeRoute
+from actr.inbound import (
+    Accept,
+    Answer,
+    Cancel,
+    Deliver,
+    Hello,
+    InboundCore,
+    Resolve,
+    RuntimeRoute,
+)
 from actr.mailbox import Mailbox, Outcome
 from actr.pending import PendingTable
 from actr.protocol.actr_pb2 import Direction, RpcEnvelope
@@ -51,6 +61,10 @@ class Inbound:
         self._spawn = spawn
         # The body of an admitted runtime route's answer (EXT-1).
         self._runtime_route = runtime_route
+        # A peer's Hello was recorded on it (X-HELLO-1); a caller cancelled its call
+        # (caller key, request_id; X-CALL-1). The node sets both.
+        self.on_hello: Callable[[Peer], None] = lambda _peer: None
+        self.on_cancel: Callable[[str, str], None] = lambda _caller, _request_id: None
 
     def on_message(self, peer: Peer, ptype: int, data: bytes) -> None:
         now = asyncio.get_running_loop().time()
@@ -69,6 +83,12 @@ class Inbound:
         elif isinstance(action, RuntimeRoute):
             body = self._runtime_route(action.envelope)
             self._spawn(self.answer(peer.key, action.payload_type, body))
+        elif isinstance(action, Hello):
+            self.counters["hello_received"] += 1
+            peer.got_hello(action.features, action.window)
+            self.on_hello(peer)
+        elif isinstance(action, Cancel):
+            self.on_cancel(peer.key, action.request_id)
         # Drop: counted by the core.
 
     def _accept(self, caller: str, action: Accept) -> asyncio.Future[Any]:

@@ -149,6 +149,10 @@ class Mailbox(Batches):
     def closed(self) -> bool:
         return self._closed
 
+    def holds(self, caller: str, request_id: str) -> bool:
+        """Whether that request is queued or in flight (X-CALL-1: a cancel finds it)."""
+        return self._core.holds(caller, request_id)
+
     def recovered(self, record: MailboxRecord) -> bool:
         """Whether the row was in flight when a process died (it is handed out alone)."""
         return self._core.recovered(record.seq)
@@ -229,12 +233,18 @@ class Mailbox(Batches):
         await self.ack_nowait(record, answer, now)
 
     def ack_nowait(
-        self, record: MailboxRecord, answer: bytes | None, now: float | None = None
+        self,
+        record: MailboxRecord,
+        answer: bytes | None,
+        now: float | None = None,
+        *,
+        lazy: bool = True,
     ) -> asyncio.Future[None]:
         """``ack`` without waiting: the future resolves once the ack is committed, with
         the next batch, at most ``ack_delay`` later (a crash before that commit
-        redelivers the request, as a crash while its handler ran would)."""
-        return self._submit(Ack(record, answer, time.time() if now is None else now), lazy=True)
+        redelivers the request, as a crash while its handler ran would). Not
+        ``lazy``: committed at the end of this turn of the loop, like an enqueue."""
+        return self._submit(Ack(record, answer, time.time() if now is None else now), lazy=lazy)
 
     async def requeue(self, record: MailboxRecord, *, started: bool = True) -> None:
         """Puts an in-flight row back (the runtime stops before answering it). A row

@@ -108,6 +108,10 @@ class MailboxCore:
         self._next_seq = 1  # the seq the next queued row gets (reloaded with the keys)
         self._data_version = -1  # -1: what is in memory is not to be trusted
 
+    def holds(self, caller: str, request_id: str) -> bool:
+        """Whether the request is in the mailbox (queued or in flight)."""
+        return (caller, request_id) in self._keys
+
     def recovered(self, seq: int) -> bool:
         """Whether the row was in flight when a process died (it is handed out alone)."""
         return seq in self._suspects

@@ -7,7 +7,8 @@ Who does what on the path of one call (ARCHITECTURE.md):
 - the mailbox (actr/mailbox.py) keeps every accepted request;
 - actr/scheduler.py hands requests to handlers, acks and answers;
 - actr/handling.py runs one handler; actr/runtime_routes.py answers EXT-1's routes;
-- actr/timer.py fires the cores' deadlines (time is their input).
+- actr/timer.py fires the cores' deadlines (time is their input);
+- actr/hello.py (X-HELLO-1), actr/cancel.py (X-CALL-1), actr/local.py (X-LOCAL-1).
 The node itself only wires these, starts and stops them, and runs the actor's
 lifecycle hooks; its call API delegates to ``Calls`` (it is the ``Runtime`` a
 ``Context`` speaks to).
@@ -18,20 +19,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from google.protobuf.message import Message
 
-from actr import data_dir
+from actr import data_dir, local
 from actr.acl import acl_allows
 from actr.actor import Actor, Context
 from actr.admin import AdminGate
 from actr.calls import Calls
+from actr.cancel import CallHandle
 from actr.config import ConfigError, NodeConfig
 from actr.data_dir import DataDirLock
 from actr.errors import InvalidArgument, Unavailable
 from actr.handling import Handling
+from actr.hello import send_hello
 from actr.identity import IdentityError, id_text, parse_id, parse_type
 from actr.inbound import STATS_ROUTE, InboundCore
 from actr.inbound_shell import Inbound
@@ -102,6 +106,7 @@ class Node:
         self.signaling.on_connection_change = self._on_signaling_change
         self.timer = Timer()
         self.calls = Calls(self.signaling, self.transport, self.pending, self.timer.poke)
+        self.calls.local, self.calls.counters = partial(local.peer_to, self), self.counters
         self.timer.watch(self.pending.next_deadline, self.calls.expire)
         # Idle streams end at their time to live (their readers get TimedOut).
         self.timer.watch(self.streams.next_deadline, self.streams.expire)
@@ -125,6 +130,7 @@ class Node:
             self._spawn,
             self.runtime_routes.answer,
         )
+        self.inbound.on_hello, self.inbound.on_cancel = self.on_hello, self._on_cancel
         self.mailbox: Mailbox | None = None
         self.scheduler: Scheduler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -169,6 +175,7 @@ class Node:
                 if self.ops is not None:
                     await self.ops.start()
             await self.signaling.start()
+            local.register(self, actor=self.actor is not None)  # X-LOCAL-1
             if self.actor is not None:
                 try:
                     await self.actor.on_start(Context(self))
@@ -225,6 +232,7 @@ class Node:
         log.info("node_stopped")
 
     async def _close_parts(self) -> None:
+        local.unregister(self)
         if self.ops is not None:
             await self.ops.stop()
         self.timer.close()
@@ -264,7 +272,10 @@ class Node:
         timeout: float = 10.0,
         request_id: str | None = None,
         signal: bool = False,
+        metadata: Mapping[str, str] | None = None,
     ) -> M:
+        """Cancelling the awaiting task gives the call up (X-CALL-1); from a handler,
+        the call gets at most its remaining time (X-CALL-2)."""
         return await self.calls.call(
             target,
             route_key,
@@ -273,6 +284,7 @@ class Node:
             timeout=timeout,
             request_id=request_id,
             signal=signal,
+            metadata=metadata,
         )
 
     async def call_raw(
@@ -284,13 +296,34 @@ class Node:
         timeout: float = 10.0,
         request_id: str | None = None,
         signal: bool = False,
+        metadata: Mapping[str, str] | None = None,
     ) -> bytes:
         return await self.calls.call_raw(
-            target, route_key, request, timeout=timeout, request_id=request_id, signal=signal
+            target,
+            route_key,
+            request,
+            timeout=timeout,
+            request_id=request_id,
+            signal=signal,
+            metadata=metadata,
         )
 
-    async def tell(self, target: str | ActrId, route_key: str, message: Message | bytes) -> None:
-        await self.calls.tell(target, route_key, message)
+    def start_call(
+        self, target: str | ActrId, route_key: str, request: Message | bytes, **options: Any
+    ) -> CallHandle[bytes]:
+        """``call_raw`` (same options) under way: ``await handle`` for the answer's
+        payload, ``handle.cancel()`` to give it up (X-CALL-1)."""
+        return self.calls.start_call(target, route_key, request, **options)
+
+    async def tell(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        message: Message | bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        await self.calls.tell(target, route_key, message, metadata=metadata)
 
     async def open_stream(
         self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
@@ -338,8 +371,22 @@ class Node:
             self._hook(self.actor.on_signaling(Context(self), up))
 
     def _on_peer_ready(self, peer: Peer) -> None:
-        if self.actor is not None and not self._stopping:
+        if self._stopping:
+            return
+        self._spawn(send_hello(peer, self.counters))  # X-HELLO-1
+        if self.actor is not None:
             self._hook(self.actor.on_peer(Context(self), peer.remote, True))
+
+    def on_hello(self, peer: Peer) -> None:
+        """A peer's Hello arrived and is recorded on it (``peer.features``,
+        ``peer.stream_window``, ``peer.hello``; ``actr.hello.peer_features`` waits for
+        it). The place where the stream registry learns what the peer speaks
+        (stream-credit, call-streams; X-STR-3..6)."""
+
+    def _on_cancel(self, caller: str, request_id: str) -> None:
+        """X-CALL-1: ``caller`` gave up its call ``request_id``."""
+        found = self.scheduler.cancel(caller, request_id) if self.scheduler else "unknown"
+        self.counters[f"cancel_{found}"] += 1
 
     def _on_peer_closed(self, peer: Peer) -> None:
         if self.actor is not None and not self._stopping:

@@ -12,6 +12,11 @@ it is what kills the process only its own attempts count.
 
 On stop, no more rows are taken, running handlers get ``stop_grace`` to finish
 and answer, and those still running are cancelled and their requests requeued.
+
+X-CALL-1: ``cancel(caller, request_id)`` cancels that request's running handler,
+or marks it (queued, or not arrived yet) so that it is not run when handed out;
+either way it is acked with the stored answer CANCELLED and nothing is sent. A
+cancel by request is told apart from the stop's: its request is never requeued.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Awaitable, Callable
 
 from google.protobuf.message import DecodeError
 
+from actr.cancel import CancelMarks, cancelled_answer
 from actr.handling import Handling
 from actr.mailbox import Mailbox, MailboxRecord
 from actr.protocol.actr_pb2 import Direction, RpcEnvelope
@@ -54,6 +60,11 @@ class Scheduler:
         self.max_concurrent = max_concurrent
         self.stop_grace = stop_grace
         self.running: set[asyncio.Task[None]] = set()  # handlers at work
+        # X-CALL-1: the handler task of each running request, by (caller, request_id);
+        # those cancelled by their caller; requests marked before they ran.
+        self.by_key: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._cancelled: set[asyncio.Task[None]] = set()
+        self.marks = CancelMarks()
         self._slot_freed = asyncio.Event()
         # A recovered request waiting to run alone, or running: no other rows meanwhile.
         self._alone: asyncio.Task[None] | None = None
@@ -119,8 +130,31 @@ class Scheduler:
     def _start_handler(self, record: MailboxRecord) -> asyncio.Task[None]:
         task = asyncio.create_task(self._run_one(record))
         self.running.add(task)
+        key = (record.caller, record.request_id)
+        self.by_key[key] = task
         task.add_done_callback(self._handler_done)
+        task.add_done_callback(lambda t: self._forget(key, t))
         return task
+
+    def _forget(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self.by_key.get(key) is task:
+            del self.by_key[key]
+        self._cancelled.discard(task)
+
+    def cancel(self, caller: str, request_id: str) -> str:
+        """X-CALL-1: the caller gave up ``request_id``. Returns what it found:
+        "running" (its handler is cancelled), "queued" (it will not run), "unknown"
+        (remembered a while: the request may come after its cancel)."""
+        key = (caller, request_id)
+        task = self.by_key.get(key)
+        if task is not None and not task.done():
+            if task not in self._cancelled:
+                self._cancelled.add(task)
+                task.cancel()
+            return "running"
+        queued = self.mailbox.holds(caller, request_id) and task is None
+        self.marks.mark(key, queued)
+        return "queued" if queued else "unknown"
 
     async def _a_handler_finished(self) -> None:
         self._slot_freed.clear()
@@ -133,9 +167,20 @@ class Scheduler:
             self.mailbox.want(1)
 
     async def _run_one(self, record: MailboxRecord) -> None:
+        if self.marks.take((record.caller, record.request_id)):
+            # Cancelled while queued: acked CANCELLED without running.
+            self.counters["cancelled_queued"] += 1
+            self._ack(record, self._cancelled_answer(record), lazy=False)
+            return
         try:
             answer = await self._process(record)
         except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task in self._cancelled:
+                # Cancelled by its caller: done, with the stored answer CANCELLED.
+                self.counters["cancelled_running"] += 1
+                self._ack(record, self._cancelled_answer(record), lazy=False)
+                return
             # Stopped before it was answered: it goes back to the queue.
             await asyncio.shield(self.mailbox.requeue(record))
             raise
@@ -176,13 +221,38 @@ class Scheduler:
             return None
         reply = await self.handling.handle(record, env)
         data = reply.SerializeToString() if env.direction == Direction.DIRECTION_REQUEST else None
+        task = asyncio.current_task()
+        if task in self._cancelled:
+            # The handler swallowed its caller's cancel: still CANCELLED, not sent.
+            self.counters["cancelled_running"] += 1
+            self._ack(record, self._cancelled_answer(record), lazy=False)
+            return None
+        if task is not None:
+            # Acked: a cancel from here on finds nothing to stop.
+            self._forget((record.caller, record.request_id), task)
         # Submitted before the send, outside the requeue-on-stop and fault paths: a
         # request that ran is never put back. A crash before it commits redelivers
         # the request, as a crash during the handler would.
         self._ack(record, data)
         return data
 
-    def _ack(self, record: MailboxRecord, data: bytes | None, delay: float = 0.5) -> None:
+    @staticmethod
+    def _cancelled_answer(record: MailboxRecord) -> bytes | None:
+        """The stored answer of a cancelled REQUEST (a TELL stores none)."""
+        env = RpcEnvelope()
+        try:
+            env.ParseFromString(record.envelope)
+        except DecodeError:
+            return None
+        if env.direction != Direction.DIRECTION_REQUEST:
+            return None
+        return cancelled_answer(env)
+
+    def _ack(
+        self, record: MailboxRecord, data: bytes | None, delay: float = 0.5, lazy: bool = True
+    ) -> None:
+        """Submits the ack; ``lazy`` false (a cancelled request: nothing else tells
+        its caller's retry the answer) commits it with this turn's batch."""
         box = self.mailbox
         if box.closed:
             return  # left in flight: the next start redelivers it
@@ -197,7 +267,7 @@ class Scheduler:
                 "ack_failed seq=%d retry_in=%.1f error=%r", record.seq, delay, fut.exception()
             )
             asyncio.get_running_loop().call_later(
-                delay, self._ack, record, data, min(delay * 2, 30.0)
+                delay, self._ack, record, data, min(delay * 2, 30.0), lazy
             )
 
-        box.ack_nowait(record, data).add_done_callback(done)
+        box.ack_nowait(record, data, lazy=lazy).add_done_callback(done)

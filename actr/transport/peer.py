@@ -67,6 +67,10 @@ class Peer:
         self.asked = False
         self.failure: ActrError | None = None
         self.exchange_id = 0
+        # X-HELLO-1: what the peer speaks; base (nothing) until its Hello arrives.
+        self.features: frozenset[str] = frozenset()
+        self.stream_window = 0
+        self.hello = asyncio.Event()
         self.pc.on("connectionstatechange", self._on_state)
         self.pc.on("datachannel", self.data.adopt_remote)
         # F6: a connection not up within the connect timeout is given up and reclaimed.
@@ -90,6 +94,12 @@ class Peer:
         """Sends one message on the channel of ``ptype`` (await it)."""
         # The channels' coroutine itself: no second await on the call path.
         return self.data.send(ptype, data)
+
+    def got_hello(self, features: frozenset[str], window: int) -> None:
+        """Records the peer's Hello (X-HELLO-1); a later one replaces it."""
+        self.features = features
+        self.stream_window = window
+        self.hello.set()
 
     def selected_pair(self) -> tuple[str, str] | None:
         """Types of the nominated ICE candidate pair (host, srflx, relay), if any."""

@@ -44,6 +44,9 @@ class Transport:
         )
         self._hooks = PeerHooks(on_message, on_peer_ready, self._table.peer_failed)
         self._negotiator = Negotiator(relay, self._table, self.counters)
+        # X-LOCAL-1: peers that are nodes of this process (actr/local.py), by id text;
+        # no WebRTC under them, so not in the connection table.
+        self.local_peers: dict[str, Peer] = {}
         ice.apply_process_settings(config)
         relay.listen_relays(self._negotiator.handle_relay, self._negotiator.relay_error)
 
@@ -70,7 +73,11 @@ class Transport:
         return Peer(remote, self.config, rtc, self.counters, self._hooks)
 
     def peer(self, key: str) -> Peer | None:
-        """The live connection to the actor with id text ``key``, if any."""
+        """The live connection to the actor with id text ``key``, if any (a node of
+        this process, X-LOCAL-1, included)."""
+        local = self.local_peers.get(key)
+        if local is not None and not local.closed:
+            return local
         return self._table.live(key)
 
     def half_open(self) -> int:
@@ -105,4 +112,7 @@ class Transport:
         return peer
 
     async def close(self) -> None:
+        for peer in self.local_peers.values():
+            await peer.close()
+        self.local_peers.clear()
         await self._table.close()

@@ -68,9 +68,10 @@ def test_dc3_one_mib_request_and_answer_fragmented(deployment: Deployment) -> No
     r = deployment.run("big")
     assert r["same"] is True
     assert r["size"] == 1024 * 1024
-    # One request, 1 MiB plus envelope overhead: 17 frames of at most 65,527 bytes.
-    assert r["messages_sent"] == 1
-    assert r["frames_sent"] == 17
+    # One request, 1 MiB plus envelope overhead: 17 frames of at most 65,527 bytes;
+    # and the Hello, one frame, first on the connection (X-HELLO-1).
+    assert r["messages_sent"] == 2
+    assert r["frames_sent"] == 18
 
 
 def test_actor_calls_second_actor_from_handler(deployment: Deployment) -> None:

@@ -32,8 +32,8 @@ def capture_acks(box: Mailbox) -> asyncio.Queue[asyncio.Future[None]]:
     acks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
     original = box.ack_nowait
 
-    def ack_nowait(*args: Any) -> asyncio.Future[None]:
-        fut = original(*args)
+    def ack_nowait(*args: Any, **kwargs: Any) -> asyncio.Future[None]:
+        fut = original(*args, **kwargs)
         acks.put_nowait(fut)
         return fut
 
