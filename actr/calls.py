@@ -297,8 +297,9 @@ class Calls:
         except TimedOut as e:
             raise TimedOut(f"{route_key} to {peer.key}: no answer within {timeout:g}s") from e
         except asyncio.CancelledError:
-            # X-CALL-1: given up before its answer; the callee stops working on it.
-            if not fut.done():
+            # X-CALL-1: given up before its answer (the task's cancel cancels the
+            # future it waits on); the callee stops working on it.
+            if not fut.done() or fut.cancelled():
                 self.counters["calls_cancelled"] += 1
                 send_cancel(peer, rid, self.counters)
             raise
