@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Generator
@@ -39,8 +38,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # How long a cancel for a request not (yet) known is remembered: a Cancel travels on
-# RPC_SIGNAL, its request on RPC_RELIABLE, and nothing orders the two channels.
+# RPC_SIGNAL, its request on RPC_RELIABLE, and nothing orders the two channels. A
+# queued request's mark lasts until it is handed out, or QUEUED_TTL at most (a mark
+# left by a request acked meanwhile goes then).
 EARLY_CANCEL_TTL = 30.0
+QUEUED_TTL = 3600.0
 MAX_MARKS = 10_000
 
 _sending: set[asyncio.Task[None]] = set()
@@ -87,20 +89,20 @@ class CancelMarks:
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or (lambda: asyncio.get_running_loop().time())
-        self._marks: dict[tuple[str, str], float] = {}  # -> until (inf: known queued)
+        self._marks: dict[tuple[str, str], float] = {}  # -> until, oldest first
 
     def __len__(self) -> int:
         return len(self._marks)
 
     def mark(self, key: tuple[str, str], queued: bool) -> None:
         now = self._clock()
-        if len(self._marks) >= MAX_MARKS:
-            self._marks = {k: t for k, t in self._marks.items() if t > now}
-            if len(self._marks) >= MAX_MARKS:  # still full: early cancels go first
-                early = [k for k, t in self._marks.items() if t != math.inf]
-                for k in early[: max(1, len(early) // 2)]:
-                    del self._marks[k]
-        self._marks[key] = math.inf if queued else now + EARLY_CANCEL_TTL
+        marks = self._marks
+        if len(marks) >= MAX_MARKS:
+            self._marks = marks = {k: t for k, t in marks.items() if t > now}
+            while len(marks) >= MAX_MARKS:  # still full: the oldest go
+                del marks[next(iter(marks))]
+        marks.pop(key, None)
+        marks[key] = now + (QUEUED_TTL if queued else EARLY_CANCEL_TTL)
 
     def take(self, key: tuple[str, str]) -> bool:
         """Whether ``key`` was cancelled (the mark goes)."""

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 from actr.errors import Unavailable
 from actr.hello import FEATURES, STREAM_WINDOW
 from actr.identity import id_text
-from actr.protocol.actr_pb2 import ActrId
+from actr.pending import PendingTable
+from actr.protocol.actr_pb2 import ActrId, RpcEnvelope
 from actr.transport import Peer, Transport
 
 __all__ = ["LocalNode", "LocalPeer", "find", "peer_to", "register", "unregister"]
@@ -42,6 +43,9 @@ class LocalNode(Protocol):
 
     @property
     def transport(self) -> Transport: ...
+
+    @property
+    def pending(self) -> PendingTable[asyncio.Future[RpcEnvelope]]: ...
 
     def _on_message(self, peer: Peer, ptype: int, data: bytes) -> None: ...
 
@@ -59,11 +63,23 @@ def register(node: LocalNode, *, actor: bool) -> None:
 
 
 def unregister(node: LocalNode) -> None:
-    """A stopping node takes no more local messages."""
+    """A stopping node takes no more local messages. The other nodes' links to it go,
+    and their calls waiting on it fail UNAVAILABLE now (as DC-6 for a connection)."""
     for table in (_nodes, _actors):
         for key, found in list(table.items()):
             if found is node:
                 del table[key]
+    key = id_text(node.actr_id)
+    gone = Unavailable(f"{key} stopped")
+    for other in list(_nodes.values()):
+        peer = other.transport.local_peers.get(key)
+        if not isinstance(peer, LocalPeer) or peer.target is not node:
+            continue
+        del other.transport.local_peers[key]
+        peer.fail(gone)
+        for entry in other.pending.fail_peer(key):
+            if not entry.waiter.done():
+                entry.waiter.set_exception(gone)
 
 
 def find(key: str) -> LocalNode | None:

@@ -12,7 +12,7 @@ import pytest
 
 from actr import Actor, Context, rpc
 from actr.config import NodeConfig, SignalingConfig
-from actr.errors import ActrError, ErrorCode
+from actr.errors import ActrError, ErrorCode, Unavailable
 from actr.identity import id_text
 from actr.node import Node
 from actr.transport import TransportConfig
@@ -77,6 +77,7 @@ def config(cluster: Cluster, data_dir: Path) -> NodeConfig:
         data_dir=data_dir,
         # A call to self needs a second handler free for the inner request.
         max_concurrent_handlers=2,
+        stop_grace=0.2,
     )
 
 
@@ -143,3 +144,17 @@ async def test_a_local_call_cancelled_cancels_the_handler(pair: tuple[Node, Node
     with pytest.raises(ActrError) as err:
         await a.call_raw(b.actr_id, HANG, SayRequest(), timeout=5, request_id=handle.request_id)
     assert err.value.raw_code == ErrorCode.CANCELLED
+
+
+async def test_a_local_target_that_stops_fails_the_calls_waiting_on_it(
+    pair: tuple[Node, Node],
+) -> None:
+    a, b = pair
+    call = asyncio.ensure_future(a.call_raw(b.actr_id, HANG, SayRequest(), timeout=30))
+    await asyncio.wait_for(actor(b).hanging.wait(), 5)
+    await b.stop()
+    with pytest.raises(Unavailable):
+        await asyncio.wait_for(call, 5)
+    assert id_text(b.actr_id) not in a.transport.local_peers
+    with pytest.raises(ActrError):  # no longer local: the usual way, and it is gone
+        await a.call_raw(b.actr_id, PONG, SayRequest(), timeout=2)
