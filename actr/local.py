@@ -65,11 +65,16 @@ def register(node: LocalNode, *, actor: bool) -> None:
 def unregister(node: LocalNode) -> None:
     """A stopping node takes no more local messages. The other nodes' links to it go,
     and their calls waiting on it fail UNAVAILABLE now (as DC-6 for a connection)."""
-    for table in (_nodes, _actors):
-        for key, found in list(table.items()):
-            if found is node:
-                del table[key]
-    key = id_text(node.actr_id)
+    keys = [key for key, found in _nodes.items() if found is node]
+    for key in keys:  # none if it never registered (its start failed)
+        del _nodes[key]
+        if _actors.get(key) is node:
+            del _actors[key]
+    for key in keys:
+        _unlink(node, key)
+
+
+def _unlink(node: LocalNode, key: str) -> None:
     gone = Unavailable(f"{key} stopped")
     for other in list(_nodes.values()):
         peer = other.transport.local_peers.get(key)
