@@ -2,7 +2,11 @@
 
 Who may call them, and how often, the inbound core decides (actr/inbound.py with
 actr/admin.py); this module only writes the answer: JSON counters of every
-layer, by reason (what was dropped, refused, retried), and the peers.
+layer, by reason (what was dropped, refused, retried), and the peers. The node's
+counters include X-HELLO-1's (hello_sent, hello_received), X-CALL-1's (caller:
+calls_cancelled, cancel_sent, cancel_not_sent; callee: cancel_running,
+cancel_queued, cancel_unknown, cancelled_running, cancelled_queued) and X-CALL-2's
+call_past_handler_deadline.
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ class RuntimeRoutes:
                 key: {"selected_pair": peer.selected_pair()}
                 for key, peer in self.transport._peers.items()
             },
+            # X-LOCAL-1: nodes of this process this one exchanged messages with.
+            "local_peers": sorted(self.transport.local_peers),
         }
 
     def _mailbox(self) -> dict[str, Any]:

@@ -109,6 +109,7 @@ async def test_a_handler_calls_its_own_actor_and_another_in_process(
     assert a.mailbox is not None and a.mailbox.commits > commits
     assert not a.transport._peers and not b.transport._peers
     assert a.transport.counters["local_messages_sent"] >= 4
+    assert a.stats()["local_peers"] == sorted({a_id, b_id})
     assert not a.pending.counters["unknown_response"]
     assert not a.pending.counters["response_from_wrong_peer"]
 
