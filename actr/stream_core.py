@@ -1,15 +1,13 @@
 """Data streams, sans-IO: the streams received, keyed (sender, stream_id), and the
 sending ends' credit, keyed (receiver, stream_id).
 
-Events in (a chunk or control frame from a peer, a peer's features, a peer gone,
-a reader taking or closing, the time), ``Effects`` out: readers and senders to
-wake, control frames to send. Time is an argument, so every rule is tested
-without a loop or a sleep; ``actr.streams`` is the asyncio layer.
+Events in (a frame from a peer, its features, a peer gone, a reader taking or
+closing, the time), ``Effects`` out: readers and senders to wake, control frames
+to send. Time is an argument; ``actr.streams`` is the asyncio layer.
 
 The rules (PROTOCOL.md 2, DataStream; F7; docs/protocol.md X-STR-2..8):
-- a stream is the receiver's registration of one stream_id *from one sender*
-  (an ActrId's text form); the same id from anyone else is another stream
-  (its chunks are dropped, ``chunk_from_other_sender``, while the id is open);
+- a stream is the receiver's registration of one stream_id *from one sender*; the
+  same id from anyone else is another (``chunk_from_other_sender`` while open);
 - chunks of no stream are held a while (X-STR-8, ``actr.stream_hold``): a
   registration in time takes them, else they drop (``unregistered_stream``) and
   a sender that reads control frames is reset NOT_FOUND;
@@ -18,8 +16,8 @@ The rules (PROTOCOL.md 2, DataStream; F7; docs/protocol.md X-STR-2..8):
 - a credit stream (X-STR-3: its sender speaks ``stream-credit``, and reliable)
   is granted ``consumed + window`` once its reader took half a window since the
   last grant; payload past the limit resets it RESOURCE_EXHAUSTED on both ends
-  (``credit_overrun``). Any other reliable stream holds at most
-  ``max_buffered_bytes`` (past it: ``buffer_overflow``, StreamOverflow);
+  (``credit_overrun``); another reliable one holds ``max_buffered_bytes`` at most
+  (past it: ``buffer_overflow``, StreamOverflow);
 - a latency-first stream (X-STR-7) skips a gap once ``gap_wait`` passed since a
   later chunk came, or ``gap_chunks`` wait; a reader that falls behind loses
   the oldest chunks (``reader_behind``); both reach it as a ``Gap``;
@@ -29,7 +27,7 @@ The rules (PROTOCOL.md 2, DataStream; F7; docs/protocol.md X-STR-2..8):
   from anyone else it is ``forged_reset``. A reader closing before the end, and an
   idle stream expiring (``stream_expired``, TimedOut), reset a sender that reads
   control frames (CANCELLED, TIMED_OUT).
-Every drop is counted by reason in ``drops`` (the first and every LOG_EVERY-th logged).
+Every drop is counted by reason in ``drops`` (the first, every LOG_EVERY-th logged).
 """
 
 from __future__ import annotations
@@ -143,13 +141,16 @@ class StreamCore:
                 self._chunk(stream, chunk, now, fx)
         return stream, fx
 
-    def close(self, stream: Stream, now: float) -> Effects:
+    def close(self, stream: Stream, now: float, err: ActrError | None = None) -> Effects:
         """Its reader is done with it: it leaves the table and what it held is freed;
-        a sender that reads control frames is told CANCELLED if it was still open."""
+        a sender that reads control frames is told CANCELLED if it was still open
+        (or ``err``, which the reader then raises: its call failed, X-STR-6)."""
         fx = Effects()
         if stream.registered:
             self._leave(stream, now)
-            self._reset_sender(stream, ErrorCode.CANCELLED, "receiver closed the stream", fx)
+            code, text = (err.raw_code, err.message) if err else (ErrorCode.CANCELLED, "")
+            self._reset_sender(stream, code, text or "receiver closed the stream", fx)
+            stream.error = err
         stream.clear(released=True)
         return fx
 
@@ -337,7 +338,7 @@ class StreamCore:
         self._reset_sender(stream, ErrorCode.RESOURCE_EXHAUSTED, err.message, fx)
         fx.wake.append(stream)
 
-    def _reset_sender(self, stream: Stream, code: ErrorCode, message: str, fx: Effects) -> None:
+    def _reset_sender(self, stream: Stream, code: int, message: str, fx: Effects) -> None:
         if stream.peer_speaks:
             frame = reset_frame(stream.stream_id, code, message, from_receiver=True)
             fx.send.append((stream.sender, frame))

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+from actr.errors import ActrError
 from actr.protocol.actr_pb2 import DataStream
 from actr.stream_core import LOG_EVERY, Effects, Gap, Stream, StreamCore, StreamOverflow
 from actr.stream_credit import DEFAULT_WINDOW
@@ -138,11 +139,13 @@ class StreamReceiver:
     async def collect(self) -> list[DataStream]:
         return [c async for c in self]
 
-    def close(self) -> None:
+    def close(self, err: ActrError | None = None) -> None:
         """Done with it: it leaves the registry (later chunks are dropped), what it
         held is freed, and a sender that reads control frames is told CANCELLED if
-        the stream had not ended. Idempotent."""
-        self._registry._apply(self._registry.core.close(self._stream, self._registry.now()))
+        the stream had not ended. With ``err``, the reader raises it and the sender
+        is reset with its code (a call stream whose call failed). Idempotent."""
+        core = self._registry.core
+        self._registry._apply(core.close(self._stream, self._registry.now(), err))
         self._wake()
 
     async def wait_closed(self) -> None:
