@@ -9,6 +9,8 @@
 
 The request type comes from the handler's annotation (or ``request=``); a
 handler returns a protobuf message, raw ``bytes`` or None (empty payload).
+Streaming handlers (X-STR-6, actr/call_streams.py): an async generator streams
+its answer; a request annotated ``AsyncIterator[M]`` is a stream the caller sends.
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ import asyncio
 import inspect
 import math
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
+from actr.call_streams import StreamShape, shape_of
 from actr.errors import InvalidArgument
 from actr.protocol.actr_pb2 import Acl, ActrId
 
 if TYPE_CHECKING:
+    from actr.stream_call import StreamCall
     from actr.streams import StreamReceiver, StreamSender
 
 M = TypeVar("M", bound=Message)
@@ -44,15 +48,17 @@ DEADLINE: ContextVar[float | None] = ContextVar("actr_deadline", default=None)
 @dataclass(frozen=True)
 class Route:
     route_key: str
-    request_type: type[Message] | None  # None: the handler takes raw bytes
+    request_type: type[Message] | None  # None: the handler takes raw bytes (or a stream)
     method_name: str
+    shape: StreamShape = field(default_factory=StreamShape)  # its streams (X-STR-6)
 
 
 def rpc(route_key: str, *, request: type[Message] | None = None) -> Callable[[Handler], Handler]:
-    """Marks an async method as the handler of ``route_key``."""
+    """Marks an async method (or async generator: a streamed answer) as the handler
+    of ``route_key``."""
 
     def mark(fn: Handler) -> Handler:
-        if not inspect.iscoroutinefunction(fn):
+        if not _is_handler(fn):
             raise TypeError(f"handler {fn.__qualname__} for {route_key} must be async")
         setattr(fn, _ROUTE_ATTR, (route_key, request))
         return fn
@@ -60,9 +66,15 @@ def rpc(route_key: str, *, request: type[Message] | None = None) -> Callable[[Ha
     return mark
 
 
+def _is_handler(fn: object) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+
+
 def _request_type(fn: Handler, explicit: type[Message] | None) -> type[Message] | None:
     if explicit is not None:
         return explicit
+    if shape_of(fn).stream_in is not None:
+        return None  # the request is the stream; its payload is empty
     params = list(inspect.signature(fn).parameters)
     if len(params) < 2:
         raise TypeError(f"handler {fn.__qualname__} must take (self, request, ctx)")
@@ -87,14 +99,14 @@ class Actor:
     @classmethod
     def routes(cls) -> dict[str, Route]:
         out: dict[str, Route] = {}
-        for name, fn in inspect.getmembers(cls, inspect.iscoroutinefunction):
+        for name, fn in inspect.getmembers(cls, _is_handler):
             mark = getattr(fn, _ROUTE_ATTR, None)
             if mark is None:
                 continue
             key, explicit = mark
             if key in out:
                 raise TypeError(f"{cls.__name__}: two handlers for route {key}")
-            out[key] = Route(key, _request_type(fn, explicit), name)
+            out[key] = Route(key, _request_type(fn, explicit), name, shape_of(fn))
         return out
 
     async def on_start(self, ctx: Context) -> None:
@@ -160,6 +172,42 @@ class Runtime(Protocol):
     async def open_stream(
         self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
     ) -> StreamSender: ...
+
+    async def open_call(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes = b"",
+        *,
+        send: type[Message] | type[bytes] | None = None,
+        out: type[Message] | type[bytes] | None = None,
+        response_type: type[Message] | None = None,
+        timeout: float = 60.0,
+        metadata: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> StreamCall[Any]: ...
+
+    def call_stream(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        out: type[M],
+        *,
+        timeout: float = 60.0,
+        metadata: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[M]: ...
+
+    async def call_client_stream(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        source: AsyncIterable[Any] | Iterable[Any],
+        response_type: type[M],
+        *,
+        timeout: float = 60.0,
+        metadata: Mapping[str, str] | None = None,
+    ) -> M: ...
 
 
 class Context:
@@ -250,3 +298,35 @@ class Context:
         self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
     ) -> StreamSender:
         return await self._node.open_stream(target, stream_id, latency_first=latency_first)
+
+    # -- calls with streams (X-STR-6; options as the node's) -----------------------
+
+    async def open_call(
+        self, target: str | ActrId, route_key: str, request: Message | bytes = b"", **options: Any
+    ) -> StreamCall[Any]:
+        """A call with streams (``send=``, ``out=``...): see ``Node.open_call``."""
+        return await self._node.open_call(target, route_key, request, **options)
+
+    def call_stream(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        request: Message | bytes,
+        out: type[M],
+        **options: Any,
+    ) -> AsyncIterator[M]:
+        """A server-streaming call's answer stream: see ``Node.call_stream``."""
+        return self._node.call_stream(target, route_key, request, out, **options)
+
+    async def call_client_stream(
+        self,
+        target: str | ActrId,
+        route_key: str,
+        source: AsyncIterable[Any] | Iterable[Any],
+        response_type: type[M],
+        **options: Any,
+    ) -> M:
+        """A client-streaming call: see ``Node.call_client_stream``."""
+        return await self._node.call_client_stream(
+            target, route_key, source, response_type, **options
+        )

@@ -43,14 +43,12 @@ from actr.identity import IdentityError, id_text, parse_id, parse_type
 from actr.pending import PendingTable
 from actr.protocol.actr_pb2 import (
     ActrId,
-    DataStream,
     Direction,
     MetadataEntry,
     PayloadType,
     RpcEnvelope,
 )
 from actr.signaling_client import SignalingClient
-from actr.streams import StreamSender
 from actr.transport import Peer, Transport
 
 __all__ = ["Calls", "check_metadata", "payload_of"]
@@ -332,17 +330,3 @@ class Calls:
         )
         _write_metadata(env, metadata, runtime_metadata)
         await peer.send(PayloadType.RPC_RELIABLE, env.SerializeToString())
-
-    async def open_stream(
-        self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
-    ) -> StreamSender:
-        """A sender of one stream. ``latency_first`` uses the unordered channel with at
-        most 3 retransmissions (DC-1): the receiver still delivers in sequence order,
-        but a lost chunk stalls the stream, so use it for data that tolerates that."""
-        peer = await self.peer_for(target)
-        ptype = PayloadType.STREAM_LATENCY_FIRST if latency_first else PayloadType.STREAM_RELIABLE
-
-        async def send(chunk: DataStream) -> None:
-            await peer.send(ptype, chunk.SerializeToString())
-
-        return StreamSender(stream_id, send)

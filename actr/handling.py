@@ -16,8 +16,8 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
@@ -25,11 +25,15 @@ from opentelemetry.trace import ProxyTracerProvider, SpanKind
 
 from actr import telemetry
 from actr.actor import DEADLINE, Actor, Context, Route, Runtime
+from actr.call_streams import STREAM_IN_KEY, STREAM_OUT_KEY, pump_output
 from actr.envelopes import encode, error_answer, payload_answer
 from actr.errors import ActrError, ErrorCode
 from actr.identity import parse_id
 from actr.mailbox import MailboxRecord
 from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+
+if TYPE_CHECKING:
+    from actr.stream_calls import StreamCalls
 
 __all__ = ["HandledObserver", "Handling"]
 
@@ -55,6 +59,7 @@ class Handling:
         # Runs a lifecycle hook (on_error) in the background.
         self._hook = hook
         self.observe: HandledObserver | None = None
+        self.stream_calls: StreamCalls | None = None  # calls with streams (X-STR-6)
 
     async def handle(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
         """The answer to ``env`` (a TELL's is built too, and not sent)."""
@@ -106,7 +111,18 @@ class Handling:
         route = self.routes.get(env.route_key)
         if route is None:
             return error_answer(env, ErrorCode.UNKNOWN_ROUTE, f"no handler for {env.route_key}")
-        request: Message | bytes = env.payload
+        streams = _stream_ids(env)
+        shape = route.shape
+        if streams or not shape.unary:
+            wanted = (shape.stream_in is not None, shape.stream_out is not None)
+            if wanted != (bool(streams[0]), bool(streams[1])) or env.direction != REQUEST:
+                return error_answer(
+                    env,
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"{env.route_key} takes {_shape_text(*wanted)}; "
+                    f"the call carries {_shape_text(bool(streams[0]), bool(streams[1]))}",
+                )
+        request: Message | bytes | AsyncIterator[Any] = env.payload
         if route.request_type is not None:
             msg = route.request_type()
             try:
@@ -127,11 +143,20 @@ class Handling:
             deadline=deadline,
         )
         handler = getattr(self.actor, route.method_name)
+        host = self.stream_calls
+        if shape.stream_in is not None and host is not None:
+            request = host.input(record.caller, env.request_id, shape.stream_in)
         # Calls the handler makes (ctx.call, node.call, in tasks it starts too) get
         # at most the time left (X-CALL-2).
         token = DEADLINE.set(deadline)
         try:
-            result = await handler(request, ctx)
+            if shape.stream_out is not None and host is not None:
+                # X-STR-6: what it yields goes out on the answer stream, then the answer.
+                out = host.output(record.caller, streams[1])
+                await pump_output(handler(request, ctx), out, shape.stream_out)
+                result = None
+            else:
+                result = await handler(request, ctx)
         except ActrError as e:
             return error_answer(env, e.raw_code, e.message)
         except Exception as e:
@@ -146,3 +171,22 @@ class Handling:
         except Exception as e:
             return error_answer(env, ErrorCode.INTERNAL, f"handler result not encodable: {e}")
         return payload_answer(env, payload)
+
+
+REQUEST = Direction.DIRECTION_REQUEST
+
+
+def _stream_ids(env: RpcEnvelope) -> tuple[str, str]:
+    """The call's (input, answer) stream ids (X-STR-6); empty when it has none."""
+    if not env.metadata:
+        return ("", "")
+    meta = {m.key: m.value for m in env.metadata}
+    return (meta.get(STREAM_IN_KEY, ""), meta.get(STREAM_OUT_KEY, ""))
+
+
+def _shape_text(takes: bool, returns: bool) -> str:
+    if takes and returns:
+        return "a stream each way"
+    if takes:
+        return "an input stream"
+    return "an answer stream" if returns else "no stream"

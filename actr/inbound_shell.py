@@ -33,6 +33,7 @@ from actr.inbound import (
 from actr.mailbox import Mailbox, Outcome
 from actr.pending import PendingTable
 from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+from actr.stream_calls import StreamCalls
 from actr.streams import StreamRegistry
 from actr.transport import Peer, Transport
 
@@ -65,6 +66,7 @@ class Inbound:
         # (caller key, request_id; X-CALL-1). The node sets both.
         self.on_hello: Callable[[Peer], None] = lambda _peer: None
         self.on_cancel: Callable[[str, str], None] = lambda _caller, _request_id: None
+        self.stream_calls: StreamCalls | None = None  # calls with streams (X-STR-6)
 
     def on_message(self, peer: Peer, ptype: int, data: bytes) -> None:
         now = asyncio.get_running_loop().time()
@@ -109,17 +111,24 @@ class Inbound:
         except RuntimeError as e:  # closed: the node is stopping
             fut = asyncio.get_running_loop().create_future()
             fut.set_exception(e)
-        fut.add_done_callback(lambda f: self._accepted(caller, action, f))
+        # X-STR-6: its input stream is registered now, before the handler runs (its
+        # chunks may come before it; they are held until then, X-STR-8).
+        streams = env.metadata and self.stream_calls and self.stream_calls.accepted(caller, env)
+        fut.add_done_callback(lambda f: self._accepted(caller, action, f, bool(streams)))
         return fut
 
-    def _accepted(self, caller: str, action: Accept, fut: asyncio.Future[Any]) -> None:
+    def _accepted(
+        self, caller: str, action: Accept, fut: asyncio.Future[Any], streams: bool = False
+    ) -> None:
         env = action.envelope
         is_request = env.direction == Direction.DIRECTION_REQUEST
         e = fut.exception()
+        if e is None and fut.result().outcome is Outcome.QUEUED:
+            return
+        if streams and self.stream_calls is not None:
+            self.stream_calls.finished(caller, env.request_id)  # not queued: not run
         if e is None:
             result = fut.result()
-            if result.outcome is Outcome.QUEUED:
-                return
             if result.outcome is Outcome.DUPLICATE_ANSWERED:
                 self.counters["duplicate_answered"] += 1
                 if is_request and result.answer is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,25 +29,26 @@ from actr import data_dir, local
 from actr.acl import acl_allows
 from actr.actor import Actor, Context
 from actr.admin import AdminGate
+from actr.call_api import CallApi
 from actr.calls import Calls
-from actr.cancel import CallHandle
 from actr.config import ConfigError, NodeConfig
 from actr.data_dir import DataDirLock
-from actr.errors import InvalidArgument, Unavailable
+from actr.errors import ActrError, InvalidArgument, Unavailable
 from actr.handling import Handling
-from actr.hello import send_hello
-from actr.identity import IdentityError, id_text, parse_id, parse_type
+from actr.hello import STREAM_CREDIT, STREAM_WINDOW, send_hello
+from actr.identity import id_text, parse_type
 from actr.inbound import STATS_ROUTE, InboundCore
 from actr.inbound_shell import Inbound
 from actr.mailbox import Mailbox
 from actr.pending import PendingTable
-from actr.protocol.actr_pb2 import ActrId, RpcEnvelope
+from actr.protocol.actr_pb2 import ActrId, DataStream, PayloadType, RpcEnvelope
 from actr.realm_secret import check_client_secret
 from actr.runtime_routes import RuntimeRoutes
 from actr.scheduler import Scheduler
 from actr.service_spec import actor_service_spec
 from actr.signaling_client import SignalingClient
-from actr.streams import StreamReceiver, StreamRegistry, StreamSender
+from actr.stream_calls import StreamCalls
+from actr.streams import StreamRegistry
 from actr.timer import Timer
 from actr.transport import Peer, Transport
 
@@ -67,7 +68,7 @@ class StartAborted(Exception):
     """The actor's on_start hook failed; the daemon does not start."""
 
 
-class Node:
+class Node(CallApi):
     def __init__(self, config: NodeConfig, actor: Actor | None = None) -> None:
         self.config = config
         self.actor = actor
@@ -77,7 +78,7 @@ class Node:
         self.pending: PendingTable[asyncio.Future[RpcEnvelope]] = PendingTable(
             max_pending=config.max_pending_calls
         )
-        self.streams = StreamRegistry()
+        self.streams = StreamRegistry(window=STREAM_WINDOW)
         self.signaling = SignalingClient(
             config.signaling.all_urls(),
             realm=config.signaling.realm,
@@ -111,6 +112,8 @@ class Node:
         # Idle streams end at their time to live (their readers get TimedOut).
         self.timer.watch(self.streams.next_deadline, self.streams.expire)
         self.streams.on_deadline = self.timer.poke
+        self.streams.send_control = self._send_stream_control
+        self.stream_calls = StreamCalls(self.calls, self.streams, self.transport, self.counters)
         self.runtime_routes = RuntimeRoutes(
             self.counters,
             self.core,
@@ -131,6 +134,7 @@ class Node:
             self.runtime_routes.answer,
         )
         self.inbound.on_hello, self.inbound.on_cancel = self.on_hello, self._on_cancel
+        self.inbound.stream_calls = self.stream_calls
         self.mailbox: Mailbox | None = None
         self.scheduler: Scheduler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -202,14 +206,17 @@ class Node:
         # Route candidates favour actors with the smaller backlog (SIG-7).
         self.signaling.mailbox_backlog = lambda: float(box.count)
         box.on_backpressure = self._on_backpressure
+        handling = Handling(self.actor, self, self.counters, self._hook)
+        handling.stream_calls = self.stream_calls
         self.scheduler = Scheduler(
             box,
-            Handling(self.actor, self, self.counters, self._hook),
+            handling,
             self.inbound.answer,
             self.counters,
             max_concurrent=self.config.max_concurrent_handlers,
             stop_grace=self.config.stop_grace,
         )
+        self.scheduler.on_finished = self.stream_calls.finished
 
     async def stop(self) -> None:
         if self._stopping:
@@ -260,88 +267,6 @@ class Node:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- the call API (Runtime), carried out by Calls ----------------------------
-
-    async def call(
-        self,
-        target: str | ActrId,
-        route_key: str,
-        request: Message | bytes,
-        response_type: type[M],
-        *,
-        timeout: float = 10.0,
-        request_id: str | None = None,
-        signal: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> M:
-        """Cancelling the awaiting task gives the call up (X-CALL-1); from a handler,
-        the call gets at most its remaining time (X-CALL-2)."""
-        return await self.calls.call(
-            target,
-            route_key,
-            request,
-            response_type,
-            timeout=timeout,
-            request_id=request_id,
-            signal=signal,
-            metadata=metadata,
-        )
-
-    async def call_raw(
-        self,
-        target: str | ActrId,
-        route_key: str,
-        request: Message | bytes,
-        *,
-        timeout: float = 10.0,
-        request_id: str | None = None,
-        signal: bool = False,
-        metadata: Mapping[str, str] | None = None,
-    ) -> bytes:
-        return await self.calls.call_raw(
-            target,
-            route_key,
-            request,
-            timeout=timeout,
-            request_id=request_id,
-            signal=signal,
-            metadata=metadata,
-        )
-
-    def start_call(
-        self, target: str | ActrId, route_key: str, request: Message | bytes, **options: Any
-    ) -> CallHandle[bytes]:
-        """``call_raw`` (same options) under way: ``await handle`` for the answer's
-        payload, ``handle.cancel()`` to give it up (X-CALL-1)."""
-        return self.calls.start_call(target, route_key, request, **options)
-
-    async def tell(
-        self,
-        target: str | ActrId,
-        route_key: str,
-        message: Message | bytes,
-        *,
-        metadata: Mapping[str, str] | None = None,
-    ) -> None:
-        await self.calls.tell(target, route_key, message, metadata=metadata)
-
-    async def open_stream(
-        self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
-    ) -> StreamSender:
-        return await self.calls.open_stream(target, stream_id, latency_first=latency_first)
-
-    def receive_stream(self, stream_id: str, sender: str | ActrId) -> StreamReceiver:
-        """Registers the stream ``stream_id`` of ``sender`` (an ActrId or its text):
-        only that peer's chunks reach it. Register it before the sender starts."""
-        if isinstance(sender, ActrId):
-            key = id_text(sender)
-        else:
-            try:
-                key = id_text(parse_id(sender))
-            except IdentityError as e:
-                raise InvalidArgument(f"stream sender: {e}") from e
-        return self.streams.register(stream_id, key)
-
     # -- what the parts report -------------------------------------------------
 
     def _on_message(self, peer: Peer, ptype: int, data: bytes) -> None:
@@ -378,10 +303,19 @@ class Node:
             self._hook(self.actor.on_peer(Context(self), peer.remote, True))
 
     def on_hello(self, peer: Peer) -> None:
-        """A peer's Hello arrived and is recorded on it (``peer.features``,
-        ``peer.stream_window``, ``peer.hello``; ``actr.hello.peer_features`` waits for
-        it). The place where the stream registry learns what the peer speaks
-        (stream-credit, call-streams; X-STR-3..6)."""
+        """A peer's Hello arrived (X-HELLO-1): the streams learn whether it speaks
+        stream-credit and the window it grants (X-STR-3)."""
+        self.streams.set_peer(
+            peer.key, STREAM_CREDIT in peer.features, peer.stream_window or STREAM_WINDOW
+        )
+
+    def _send_stream_control(self, key: str, frame: DataStream) -> None:
+        """A stream's credit or reset (X-STR-3/4), on STREAM_RELIABLE."""
+        peer = self.transport.peer(key)
+        if peer is None:
+            self.counters["stream_control_unsent"] += 1
+            return
+        self._spawn(_send_quietly(peer, frame.SerializeToString(), self.counters))
 
     def _on_cancel(self, caller: str, request_id: str) -> None:
         """X-CALL-1: ``caller`` gave up its call ``request_id``."""
@@ -397,4 +331,14 @@ class Node:
             if not entry.waiter.done():
                 entry.waiter.set_exception(Unavailable(err.message))
         self.streams.fail_sender(peer.key, Unavailable(err.message))
+        # X-STR-6: a call with streams does not outlive its caller's connection.
+        for request_id in self.stream_calls.calls_of(peer.key):
+            self._on_cancel(peer.key, request_id)
         self.calls.forget_route(peer.key)
+
+
+async def _send_quietly(peer: Peer, data: bytes, counters: Counter[str]) -> None:
+    try:
+        await peer.send(PayloadType.STREAM_RELIABLE, data)
+    except ActrError:
+        counters["stream_control_unsent"] += 1

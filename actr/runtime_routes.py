@@ -64,7 +64,7 @@ class RuntimeRoutes:
             "inbound": dict(self.core.drops),
             "transport": dict(self.transport.counters),
             "pending": {**self.pending.counters, "in_flight": len(self.pending)},
-            "streams": dict(self.streams.drops),
+            "streams": {**self.streams.drops, **self.streams.core.stats()},
             "signaling": {
                 "connected": signaling.connected.is_set(),
                 "reconnects": signaling.reconnects,

@@ -63,6 +63,8 @@ class Scheduler:
         # X-CALL-1: the handler task of each running request, by (caller, request_id);
         # those cancelled by their caller; requests marked before they ran.
         self.by_key: dict[tuple[str, str], asyncio.Task[None]] = {}
+        # Told (caller, request_id) of each request done with (the call's streams go).
+        self.on_finished: Callable[[str, str], None] | None = None
         self._cancelled: set[asyncio.Task[None]] = set()
         self.marks = CancelMarks()
         self._slot_freed = asyncio.Event()
@@ -140,6 +142,8 @@ class Scheduler:
         if self.by_key.get(key) is task:
             del self.by_key[key]
         self._cancelled.discard(task)
+        if self.on_finished is not None:
+            self.on_finished(*key)  # idempotent: called at the ack and at the task's end
 
     def cancel(self, caller: str, request_id: str) -> str:
         """X-CALL-1: the caller gave up ``request_id``. Returns what it found:
