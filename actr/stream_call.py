@@ -60,6 +60,7 @@ class StreamCall(Generic[R]):
         self._on_cancel = on_cancel
         self._sending_done = tx is None
         self._cancelled = False
+        self._outputs_iter: AsyncIterator[Any] | None = None
 
     async def send(self, item: Message | bytes) -> None:
         """Sends one element on the call's input stream (waits for credit)."""
@@ -80,9 +81,13 @@ class StreamCall(Generic[R]):
             await self._tx.end()
 
     def __aiter__(self) -> AsyncIterator[Any]:
+        """The answer stream, decoded: one iterator for the call's life (iterating
+        again goes on where the last loop stopped)."""
         if self._rx is None or self._out_type is None:
             raise InvalidArgument("this call has no answer stream (open_call(out=...))")
-        return self._outputs(self._rx, self._out_type)
+        if self._outputs_iter is None:
+            self._outputs_iter = self._outputs(self._rx, self._out_type)
+        return self._outputs_iter
 
     async def _outputs(self, rx: Receives, kind: type[Message] | type[bytes]) -> AsyncIterator[Any]:
         try:

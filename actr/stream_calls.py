@@ -28,9 +28,8 @@ from google.protobuf.message import Message
 
 from actr.call_streams import STREAM_IN_KEY, STREAM_OUT_KEY, typed_input
 from actr.calls import Calls
-from actr.cancel import send_cancel
 from actr.errors import ActrError, ErrorCode, NotImplementedByPeer, TimedOut, Unavailable
-from actr.hello import CALL_STREAMS, peer_features
+from actr.hello import CALL_STREAMS, CANCEL, peer_features
 from actr.protocol.actr_pb2 import ActrId, DataStream, PayloadType, RpcEnvelope
 from actr.stream_call import StreamCall
 from actr.stream_sender import StreamSender
@@ -121,11 +120,10 @@ class StreamCalls:
 
         def cancel() -> None:
             self.counters["stream_calls_cancelled"] += 1
-            if not answer.done():
-                answer.cancel()  # its exchange sends the Cancel (X-CALL-1)
-            elif CALL_STREAMS in peer.features:
-                send_cancel(peer, rid, self.counters)
-            if tx is not None and not tx.closed:
+            answer.cancel()  # its exchange sends the Cancel (X-CALL-1)
+            if tx is not None and not tx.closed and CANCEL not in peer.features:
+                # Nobody ends the callee's input for us: a reset does. (With cancel,
+                # the handler sees its cancellation, not a failing input first.)
                 task = asyncio.ensure_future(tx.reset(ErrorCode.CANCELLED, "call cancelled"))
                 task.add_done_callback(_quiet)
 

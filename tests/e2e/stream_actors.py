@@ -49,6 +49,7 @@ class Numbers(Actor):
     async def sum(self, items: AsyncIterator[SayRequest], ctx: Context) -> SayReply:
         total = 0
         count = 0
+        _report("Sum", "started", request_id=ctx.request_id)
         try:
             async for item in items:
                 if item.text == "boom":
