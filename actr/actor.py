@@ -167,7 +167,9 @@ class Runtime(Protocol):
         metadata: Mapping[str, str] | None = None,
     ) -> None: ...
 
-    def receive_stream(self, stream_id: str, sender: str | ActrId) -> StreamReceiver: ...
+    def receive_stream(
+        self, stream_id: str, sender: str | ActrId, *, latency_first: bool = False
+    ) -> StreamReceiver: ...
 
     async def open_stream(
         self, target: str | ActrId, stream_id: str, *, latency_first: bool = False
@@ -285,14 +287,16 @@ class Context:
     ) -> None:
         await self._node.tell(target, route_key, message, metadata=metadata)
 
-    def receive_stream(self, stream_id: str, sender: str | ActrId | None = None) -> StreamReceiver:
+    def receive_stream(
+        self, stream_id: str, sender: str | ActrId | None = None, *, latency_first: bool = False
+    ) -> StreamReceiver:
         """The stream ``stream_id`` of ``sender``; in a handler the sender defaults to
         this request's caller (the peer that announced the stream). Chunks of the same
         stream_id from anyone else never reach it."""
         who = sender if sender is not None else self.caller
         if who is None:
             raise InvalidArgument("receive_stream outside a handler needs sender=<ActrId>")
-        return self._node.receive_stream(stream_id, who)
+        return self._node.receive_stream(stream_id, who, latency_first=latency_first)
 
     async def open_stream(
         self, target: str | ActrId, stream_id: str, *, latency_first: bool = False

@@ -98,9 +98,13 @@ class CallApi:
     ) -> StreamSender:
         return await self.stream_calls.open_stream(target, stream_id, latency_first=latency_first)
 
-    def receive_stream(self, stream_id: str, sender: str | ActrId) -> StreamReceiver:
+    def receive_stream(
+        self, stream_id: str, sender: str | ActrId, *, latency_first: bool = False
+    ) -> StreamReceiver:
         """Registers the stream ``stream_id`` of ``sender`` (an ActrId or its text):
-        only that peer's chunks reach it. Register it before the sender starts."""
+        only that peer's chunks reach it (chunks a little early are held, X-STR-8).
+        ``latency_first``: the sender uses the lossy channel; gaps are skipped after
+        a bound and reported (``events()``, ``gaps``; X-STR-7)."""
         if isinstance(sender, ActrId):
             key = id_text(sender)
         else:
@@ -108,7 +112,7 @@ class CallApi:
                 key = id_text(parse_id(sender))
             except IdentityError as e:
                 raise InvalidArgument(f"stream sender: {e}") from e
-        return self.streams.register(stream_id, key)
+        return self.streams.register(stream_id, key, latency_first=latency_first)
 
     # -- calls with streams (X-STR-6) ---------------------------------------------
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import AsyncIterator
 
 from actr import Actor, Context, rpc
+from actr.streams import Gap
 from examples.echo_pb2 import SayReply, SayRequest
 
 
@@ -97,3 +98,33 @@ class Sink(Actor):
             if ahead > 0:
                 await asyncio.sleep(ahead)  # the consumer's pace, not a synchronisation
         return SayReply(text=str(n), blob=digest.digest())
+
+
+class Lossy(Actor):
+    """Receives a latency-first stream and reports what reached its reader."""
+
+    actr_type = "acme:lossy:1.0"
+
+    def __init__(self) -> None:
+        self.readers: dict[str, asyncio.Task[str]] = {}
+
+    @rpc("lossy.v1.Lossy.Begin")
+    async def begin(self, req: SayRequest, ctx: Context) -> SayReply:
+        rx = ctx.receive_stream(req.text, latency_first=True)
+
+        async def read() -> str:
+            seqs: list[int] = []
+            gaps: list[list[int]] = []
+            async for item in rx.events():
+                if isinstance(item, Gap):
+                    gaps.append([item.first, item.last])
+                else:
+                    seqs.append(item.sequence)
+            return json.dumps({"seqs": seqs, "gaps": gaps})
+
+        self.readers[req.text] = asyncio.create_task(read())
+        return SayReply(text="ready")
+
+    @rpc("lossy.v1.Lossy.Result")
+    async def result(self, req: SayRequest, ctx: Context) -> SayReply:
+        return SayReply(text=await asyncio.wait_for(self.readers.pop(req.text), 20))
