@@ -220,9 +220,11 @@ class Calls:
         signal: bool = False,
         metadata: Mapping[str, str] | None = None,
         runtime_metadata: Mapping[str, str] | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> bytes:
         """``metadata`` is the user's (no ``actr.`` key, X-CALL-3);
-        ``runtime_metadata`` the runtime's own keys (X-STR-6), written as given."""
+        ``runtime_metadata`` the runtime's own keys (X-STR-6), written as given;
+        ``on_sent`` is told once the REQUEST is handed to the transport."""
         if timeout <= 0:
             raise InvalidArgument("timeout must be > 0")
         check_metadata(metadata)
@@ -255,7 +257,7 @@ class Calls:
         if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
             # No tracer provider installed: no span, no W3C context to carry (the
             # no-op spans still cost ~10 us a call).
-            answer = await self._exchange(peer, env, deadline, signal, route_key, timeout)
+            answer = await self._exchange(peer, env, deadline, signal, route_key, timeout, on_sent)
             return payload_of(answer)
         with telemetry.tracer.start_as_current_span(
             f"actr.call {route_key}",
@@ -267,7 +269,7 @@ class Calls:
             },
         ) as span:
             telemetry.inject(env)
-            answer = await self._exchange(peer, env, deadline, signal, route_key, timeout)
+            answer = await self._exchange(peer, env, deadline, signal, route_key, timeout, on_sent)
             if answer.HasField("error"):
                 span.set_attribute("actr.error_code", answer.error.code)
             return payload_of(answer)
@@ -280,6 +282,7 @@ class Calls:
         signal: bool,
         route_key: str,
         timeout: float,
+        on_sent: Callable[[], None] | None = None,
     ) -> RpcEnvelope:
         """Sends the REQUEST and waits for its answer in the pending table."""
         rid = env.request_id
@@ -289,6 +292,8 @@ class Calls:
         try:
             ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
             await peer.send(ptype, env.SerializeToString())
+            if on_sent is not None:
+                on_sent()
             # Failed with TIMED_OUT by the node's timer at the deadline, with
             # UNAVAILABLE when the connection goes (DC-6).
             return await fut

@@ -97,6 +97,7 @@ class StreamCalls:
         if send is not None:
             meta[STREAM_IN_KEY] = new_stream_id()
             tx = self.streams.open_sender(peer.key, meta[STREAM_IN_KEY], _sends_to(peer))
+        sent = asyncio.Event()
         answer = asyncio.ensure_future(
             self.calls.call_raw(
                 peer.remote,
@@ -106,6 +107,7 @@ class StreamCalls:
                 request_id=rid,
                 metadata=metadata,
                 runtime_metadata=meta,
+                on_sent=sent.set,
             )
         )
 
@@ -117,6 +119,16 @@ class StreamCalls:
                 rx.close(err)  # the answer stream ends with the call's error
 
         answer.add_done_callback(answered)
+        # The REQUEST goes before the first chunk, so the callee registers the input
+        # stream on time (what comes earlier anyway is held a while, X-STR-8).
+        waiting = asyncio.ensure_future(sent.wait())
+        try:
+            await asyncio.wait({answer, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            answer.cancel()
+            raise
+        finally:
+            waiting.cancel()
 
         def cancel() -> None:
             self.counters["stream_calls_cancelled"] += 1
