@@ -64,8 +64,9 @@ COMMIT_ROUTE = "actr.transfer.v1.Transfer.Commit"
 # A transfer id names files on the receiver: nothing that could leave its directory.
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CHUNK = 256 * 1024
-# Errors that mean "the connection went", not "the receiver said no".
-_RETRY = (Unavailable, TimedOut, ConnectionNotReady)
+# Errors that mean "the connection went" (or the receiver is restarting: not
+# registered again yet), not "the receiver said no".
+_RETRY = (Unavailable, TimedOut, ConnectionNotReady, NotFound)
 
 # Bytes from an offset to the end: called again from where the receiver is at
 # after a reconnect, and from 0 to hash what an earlier run sent.
@@ -136,6 +137,10 @@ class TransferSink:
 
     @rpc(PUT_ROUTE)
     async def transfer_put(self, data: AsyncIterator[bytes], ctx: Context) -> TransferStatus:
+        if ctx.attempt > 1:
+            # Redelivered after a crash: its input stream died with the process, and
+            # its offset is stale; the sender resumes from Status (nothing touched).
+            raise Unavailable("a transfer Put does not survive a restart; resume")
         transfer_id = ctx.metadata.get("transfer.id", "")
         try:
             offset = int(ctx.metadata.get("transfer.offset", ""))
@@ -313,6 +318,7 @@ async def send_file(
             log.warning("transfer_retry id=%s failures=%d error=%s", transfer_id, failures, e)
             if failures >= attempts:
                 raise
+            await asyncio.sleep(min(0.25 * 2**failures, 5.0))  # back off, then resume
     assert h is not None
     done: TransferDone = await caller.call(
         target,

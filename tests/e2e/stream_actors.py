@@ -12,9 +12,11 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from actr import Actor, Context, rpc
 from actr.streams import Gap
+from actr.transfer import TransferSink
 from examples.echo_pb2 import SayReply, SayRequest
 
 
@@ -128,3 +130,10 @@ class Lossy(Actor):
     @rpc("lossy.v1.Lossy.Result")
     async def result(self, req: SayRequest, ctx: Context) -> SayReply:
         return SayReply(text=await asyncio.wait_for(self.readers.pop(req.text), 20))
+
+
+class Files(TransferSink, Actor):
+    """Receives transfers (actr.transfer) into $ACTR_TEST_TRANSFER_DIR."""
+
+    actr_type = "acme:files:1.0"
+    transfer_dir = Path(os.environ.get("ACTR_TEST_TRANSFER_DIR", "transfers"))
