@@ -191,29 +191,38 @@ def _service(svc: ServiceDescriptorProto) -> list[str]:
     return [*out, "}", ""]
 
 
-def _route_types(actor_cls: type[Actor]) -> dict[str, tuple[Descriptor | None, Descriptor | None]]:
-    """route key -> (request, response) message types of an Actor subclass's handlers;
-    None where a handler takes or returns raw bytes (or its annotation does not resolve)."""
-    out: dict[str, tuple[Descriptor | None, Descriptor | None]] = {}
+def _route_types(
+    actor_cls: type[Actor],
+) -> dict[str, tuple[Descriptor | None, Descriptor | None, bool, bool]]:
+    """route key -> (request, response) message types of an Actor subclass's handlers,
+    and whether each is a stream (X-STR-6); None where a handler takes or returns raw
+    bytes (or its annotation does not resolve)."""
+    out: dict[str, tuple[Descriptor | None, Descriptor | None, bool, bool]] = {}
     for route in actor_cls.routes().values():
+        shape = route.shape
         request = None
         if route.request_type is not None:
             request = typing.cast(Descriptor, route.request_type.DESCRIPTOR)
+        elif isinstance(shape.stream_in, type) and issubclass(shape.stream_in, Message):
+            request = typing.cast(Descriptor, shape.stream_in.DESCRIPTOR)
         fn = getattr(actor_cls, route.method_name)
         try:
             returned = typing.get_type_hints(fn).get("return")
         except Exception:  # an annotation that does not resolve: nothing to learn
             returned = None
+        if shape.stream_out is not None:
+            returned = shape.stream_out
         response = None
         if isinstance(returned, type) and issubclass(returned, Message):
             response = typing.cast(Descriptor, returned.DESCRIPTOR)
-        out[route.route_key] = (request, response)
+        streams = (shape.stream_in is not None, shape.stream_out is not None)
+        out[route.route_key] = (request, response, *streams)
     return out
 
 
 def actor_messages(actor_cls: type[Actor]) -> list[Descriptor]:
     """Request and response message types of an Actor subclass's handlers."""
-    return [d for pair in _route_types(actor_cls).values() for d in pair if d is not None]
+    return [d for types in _route_types(actor_cls).values() for d in types[:2] if d is not None]
 
 
 def route_services(
@@ -231,7 +240,7 @@ def route_services(
         for m in svc.methods
     }
     by_package: dict[str, FileDescriptorProto] = {}
-    for key, (request, response) in sorted(_route_types(actor_cls).items()):
+    for key, (request, response, takes, gives) in sorted(_route_types(actor_cls).items()):
         parts = key.rsplit(".", 2)
         if key in declared or request is None or response is None or len(parts) < 3:
             continue
@@ -248,7 +257,11 @@ def route_services(
         if svc is None:
             svc = proto.service.add(name=service)
         svc.method.add(
-            name=method, input_type=f".{request.full_name}", output_type=f".{response.full_name}"
+            name=method,
+            input_type=f".{request.full_name}",
+            output_type=f".{response.full_name}",
+            client_streaming=takes,
+            server_streaming=gives,
         )
     return list(by_package.values())
 

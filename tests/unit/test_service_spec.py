@@ -74,3 +74,17 @@ def test_sig6b_actor_spec_has_its_packages_and_stable_fingerprints() -> None:
     again = build_service_spec("echo", files_of(actor_messages(Echo)))
     assert again == spec and spec.fingerprint.startswith("sha256:")
     assert spec.IsInitialized()
+
+
+def test_streaming_routes_are_declared_as_streams() -> None:
+    """X-STR-6: a streaming handler's route reads as a streaming rpc in the spec."""
+    from actr.identity import parse_type
+    from actr.service_spec import actor_service_spec
+    from tests.e2e.stream_actors import Numbers
+
+    spec = actor_service_spec(Numbers, parse_type("acme:numbers:1.0"))
+    assert spec is not None
+    text = next(p.content for p in spec.protobufs if p.package == "numbers.v1")
+    assert "rpc Count(.echo.v1.SayRequest) returns (stream .echo.v1.SayReply);" in text
+    assert "rpc Sum(stream .echo.v1.SayRequest) returns (.echo.v1.SayReply);" in text
+    assert "rpc Echo(stream .echo.v1.SayRequest) returns (stream .echo.v1.SayReply);" in text
