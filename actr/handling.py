@@ -113,7 +113,7 @@ class Handling:
             return error_answer(env, ErrorCode.UNKNOWN_ROUTE, f"no handler for {env.route_key}")
         streams = _stream_ids(env)
         shape = route.shape
-        if streams or not shape.unary:
+        if any(streams) or not shape.unary:
             wanted = (shape.stream_in is not None, shape.stream_out is not None)
             if wanted != (bool(streams[0]), bool(streams[1])) or env.direction != REQUEST:
                 return error_answer(

@@ -49,6 +49,8 @@ class LocalNode(Protocol):
 
     def _on_message(self, peer: Peer, ptype: int, data: bytes) -> None: ...
 
+    def on_hello(self, peer: Peer) -> None: ...
+
 
 _nodes: dict[str, LocalNode] = {}  # every started node (answers go to clients too)
 _actors: dict[str, LocalNode] = {}  # those hosting an actor: local destinations
@@ -108,6 +110,7 @@ def _link(source: LocalNode, target: LocalNode) -> LocalPeer:
         return peer
     peer = LocalPeer(source, target)
     peers[key] = peer
+    source.on_hello(peer)  # it speaks everything: its streams take credit (X-STR-3)
     return peer
 
 

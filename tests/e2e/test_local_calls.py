@@ -26,6 +26,8 @@ PONG = "local.v1.Local.Pong"
 NOTE = "local.v1.Local.Note"
 TELL_SELF = "local.v1.Local.TellSelf"
 HANG = "local.v1.Local.Hang"
+COUNT = "local.v1.Local.Count"
+RELAY = "local.v1.Local.Relay"
 
 
 class Local(Actor):
@@ -58,6 +60,19 @@ class Local(Actor):
     @rpc(NOTE)
     async def note(self, req: SayRequest, ctx: Context) -> None:
         self.notes.put_nowait(req.text)
+
+    @rpc(COUNT)
+    async def count(self, req: SayRequest, ctx: Context) -> AsyncIterator[SayReply]:
+        for i in range(int(req.text)):
+            yield SayReply(text=str(i), blob=bytes(100_000))
+
+    @rpc(RELAY)
+    async def relay(self, req: SayRequest, ctx: Context) -> SayReply:
+        """Streams from ``req.text`` (an actor of this process) and counts."""
+        n = 0
+        async for _ in ctx.call_stream(req.text, COUNT, SayRequest(text="40"), SayReply):
+            n += 1
+        return SayReply(text=str(n))
 
     @rpc(HANG)
     async def hang(self, req: SayRequest, ctx: Context) -> SayReply:
@@ -159,3 +174,18 @@ async def test_a_local_target_that_stops_fails_the_calls_waiting_on_it(
     assert id_text(b.actr_id) not in a.transport.local_peers
     with pytest.raises(ActrError):  # no longer local: the usual way, and it is gone
         await a.call_raw(b.actr_id, PONG, SayRequest(), timeout=2)
+
+
+async def test_a_call_with_streams_between_actors_of_one_process(
+    pair: tuple[Node, Node],
+) -> None:
+    """X-STR-6 over X-LOCAL-1: a server stream (4 MB, past the 1 MiB window, so
+    credit paces it) from one in-process actor to another's handler."""
+    a, b = pair
+    reply = await a.call(a.actr_id, RELAY, SayRequest(text=id_text(b.actr_id)), SayReply)
+    assert reply.text == "40"
+    assert not a.transport._peers and not b.transport._peers
+    for node in (a, b):
+        s = node.stats()["streams"]
+        assert (s["inbound_open"], s["outbound_open"]) == (0, 0)
+        assert s["credit_peers"] >= 1
