@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 
 from actr.calls import Calls
 from actr.cancel import CallHandle
-from actr.errors import InvalidArgument
+from actr.errors import ActrError, InvalidArgument
 from actr.identity import IdentityError, id_text, parse_id
 from actr.protocol.actr_pb2 import ActrId
 from actr.stream_call import StreamCall
@@ -194,10 +194,15 @@ class CallApi:
             metadata=metadata,
         )
         async with call:
-            if first is not None:
-                await call.send(first)
-                async for item in items:
-                    await call.send(item)
+            try:
+                if first is not None:
+                    await call.send(first)
+                    async for item in items:
+                        await call.send(item)
+            except ActrError:
+                if not call.succeeded:
+                    raise
+                # The handler answered without reading all of it: that answer stands.
             reply: M = await call.result()
             return reply
 

@@ -236,6 +236,9 @@ class Receives(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def closed(self) -> bool: ...
+
 
 async def _payloads(rx: Receives) -> AsyncIterator[bytes]:
     async for chunk in rx:

@@ -247,11 +247,12 @@ class InboundCore:
             return self._drop(f"{name}_not_tell")
         # A Hello from any connected peer, on a client too (it is not a request); a
         # peer the actor's ACL refuses is dropped like any of its tells. A Cancel is
-        # admitted like a tell from its caller.
+        # admitted like a tell from its caller, also while stopping: a handler
+        # cancelled in the stop grace must not be requeued and run again.
         if hello:
             refused = self.admits is not None and not self.admits(caller)
         else:
-            refused = self._admission(caller) is not None
+            refused = self.admits is None or not self.admits(caller)
         if refused:
             self.refusals[f"{name}_refused"] += 1
             return Drop(f"{name}_refused")

@@ -100,6 +100,23 @@ class Inbound:
         env = action.envelope
         box = self.mailbox
         assert box is not None  # the core accepts nothing on a node without one
+        # X-STR-6: its input stream is registered now, before the handler runs (its
+        # chunks may come before it; they are held until then, X-STR-8).
+        streams = False
+        if env.metadata and self.stream_calls is not None:
+            try:
+                streams = self.stream_calls.accepted(caller, env)
+            except ResourceExhausted as e:
+                # Past the caps on open streams: refused, not queued (memory stays
+                # bounded by streams x window).
+                self.counters["refused_stream_limit"] += 1
+                done = asyncio.get_running_loop().create_future()
+                done.set_result(None)
+                if env.direction == Direction.DIRECTION_REQUEST:
+                    self._spawn(
+                        self._refuse(caller, action, ErrorCode.RESOURCE_EXHAUSTED, e.message)
+                    )
+                return done
         try:
             fut: asyncio.Future[Any] = box.enqueue(
                 caller=caller,
@@ -111,10 +128,7 @@ class Inbound:
         except RuntimeError as e:  # closed: the node is stopping
             fut = asyncio.get_running_loop().create_future()
             fut.set_exception(e)
-        # X-STR-6: its input stream is registered now, before the handler runs (its
-        # chunks may come before it; they are held until then, X-STR-8).
-        streams = env.metadata and self.stream_calls and self.stream_calls.accepted(caller, env)
-        fut.add_done_callback(lambda f: self._accepted(caller, action, f, bool(streams)))
+        fut.add_done_callback(lambda f: self._accepted(caller, action, f, streams))
         return fut
 
     def _accepted(

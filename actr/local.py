@@ -51,6 +51,8 @@ class LocalNode(Protocol):
 
     def on_hello(self, peer: Peer) -> None: ...
 
+    def _on_peer_closed(self, peer: Peer) -> None: ...
+
 
 _nodes: dict[str, LocalNode] = {}  # every started node (answers go to clients too)
 _actors: dict[str, LocalNode] = {}  # those hosting an actor: local destinations
@@ -84,9 +86,9 @@ def _unlink(node: LocalNode, key: str) -> None:
             continue
         del other.transport.local_peers[key]
         peer.fail(gone)
-        for entry in other.pending.fail_peer(key):
-            if not entry.waiter.done():
-                entry.waiter.set_exception(gone)
+        # As a connection that closed (DC-6): its calls waiting fail, its streams
+        # both ways break, its calls with streams on ``other`` are cancelled.
+        other._on_peer_closed(peer)
 
 
 def find(key: str) -> LocalNode | None:

@@ -39,6 +39,7 @@ from actr.hello import STREAM_CREDIT, STREAM_WINDOW, send_hello
 from actr.identity import id_text, parse_type
 from actr.inbound import STATS_ROUTE, InboundCore
 from actr.inbound_shell import Inbound
+from actr.local import LocalPeer
 from actr.mailbox import Mailbox
 from actr.pending import PendingTable
 from actr.protocol.actr_pb2 import ActrId, DataStream, PayloadType, RpcEnvelope
@@ -323,7 +324,7 @@ class Node(CallApi):
         self.counters[f"cancel_{found}"] += 1
 
     def _on_peer_closed(self, peer: Peer) -> None:
-        if self.actor is not None and not self._stopping:
+        if self.actor is not None and not self._stopping and not isinstance(peer, LocalPeer):
             self._hook(self.actor.on_peer(Context(self), peer.remote, False))
         err = peer.failure or Unavailable(f"connection to {peer.key} lost")
         # DC-6: every call pending on it fails now, not at its deadline.

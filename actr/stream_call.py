@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from actr.call_streams import Receives, Sends, encode_record, typed_input
-from actr.errors import ActrError, DecodeFailure, Internal, InvalidArgument
+from actr.errors import ActrError, Cancelled, DecodeFailure, Internal, InvalidArgument
 
 __all__ = ["StreamCall"]
 
@@ -72,7 +72,20 @@ class StreamCall(Generic[R]):
             # The callee answered (or failed) already: what it said, not a send error.
             await self.result()
             raise Internal("the call was answered before its input stream ended")
-        await self._tx.send(encode_record(item, self._send_type))
+        try:
+            await self._tx.send(encode_record(item, self._send_type))
+        except ActrError:
+            # The callee ended the input stream (its handler finished or failed): its
+            # answer, which follows, says why; a success answer leaves the send error.
+            if not self._cancelled:
+                await self.result()
+            raise
+
+    @property
+    def succeeded(self) -> bool:
+        """The call's answer came, and it is not an error."""
+        a = self._answer
+        return a.done() and not a.cancelled() and a.exception() is None
 
     async def done_sending(self) -> None:
         """Ends the input stream (end of stream)."""
@@ -103,6 +116,8 @@ class StreamCall(Generic[R]):
     async def result(self) -> Any:
         """The call's answer: the decoded reply (``response_type``), else the raw
         payload. Ends the input stream first if it is still open."""
+        if self._cancelled:
+            raise Cancelled("the call was cancelled")
         if not self._sending_done:
             with contextlib.suppress(ActrError):  # the answer says why the stream went
                 await self.done_sending()
@@ -123,9 +138,7 @@ class StreamCall(Generic[R]):
         if self._cancelled or self._answer.done():
             return
         self._cancelled = True
-        self._on_cancel()
-        if self._rx is not None:
-            self._rx.close()
+        self._on_cancel()  # the answer is cancelled: its streams end CANCELLED
 
     async def __aenter__(self) -> StreamCall[R]:
         return self
@@ -139,8 +152,14 @@ class StreamCall(Generic[R]):
         if exc is not None:
             self.cancel()
             return
-        if self._rx is not None:
-            self._rx.close()
+        rx = self._rx
+        if rx is not None and rx.closed and not self._answer.done():
+            # The answer stream was read to its end: the RESPONSE follows it (another
+            # channel), and a cancel now could undo a call that completed.
+            with contextlib.suppress(ActrError):
+                await self._answer
+        if rx is not None:
+            rx.close()
         if not self._answer.done():
             # Left without reading the answer: it is not wanted.
             self.cancel()

@@ -28,7 +28,15 @@ from google.protobuf.message import Message
 
 from actr.call_streams import STREAM_IN_KEY, STREAM_OUT_KEY, typed_input
 from actr.calls import Calls
-from actr.errors import ActrError, ErrorCode, NotImplementedByPeer, TimedOut, Unavailable
+from actr.errors import (
+    ActrError,
+    Cancelled,
+    Internal,
+    NotImplementedByPeer,
+    ResourceExhausted,
+    TimedOut,
+    Unavailable,
+)
 from actr.hello import CALL_STREAMS, CANCEL, peer_features
 from actr.protocol.actr_pb2 import ActrId, DataStream, PayloadType, RpcEnvelope
 from actr.stream_call import StreamCall
@@ -111,12 +119,29 @@ class StreamCalls:
             )
         )
 
+        def end_streams(err: ActrError, *, tell: bool) -> None:
+            """The call is over: its answer stream ends with ``err``, and so does its
+            input stream (a sender waiting for credit wakes with it); ``tell``: the
+            callee is told by a reset frame (else its own end of the call does it)."""
+            if rx is not None and not rx.closed:
+                rx.close(err)
+            if tx is not None and not tx.closed:
+                if tell:
+                    reset = asyncio.ensure_future(tx.reset(err.raw_code, err.message))
+                    reset.add_done_callback(_quiet)
+                else:
+                    tx._finish(err)  # closed here, nothing sent
+
         def answered(fut: asyncio.Future[bytes]) -> None:
             if fut.cancelled():
+                # Cancelled (X-CALL-1): a callee that speaks cancel ends its side of
+                # both streams itself; a reset frame first would fail its input
+                # before its handler sees the cancellation.
+                end_streams(Cancelled("call cancelled"), tell=CANCEL not in peer.features)
                 return
             err = fut.exception()  # retrieved here: an unread failure is no warning
-            if isinstance(err, ActrError) and rx is not None:
-                rx.close(err)  # the answer stream ends with the call's error
+            if isinstance(err, ActrError):
+                end_streams(err, tell=True)
 
         answer.add_done_callback(answered)
         # The REQUEST goes before the first chunk, so the callee registers the input
@@ -129,15 +154,13 @@ class StreamCalls:
             raise
         finally:
             waiting.cancel()
+        if answer.done() and not sent.is_set():
+            # Refused before anything was sent (bad metadata, no time left...).
+            raise answer.exception() or Internal("call ended before its request was sent")
 
         def cancel() -> None:
             self.counters["stream_calls_cancelled"] += 1
-            answer.cancel()  # its exchange sends the Cancel (X-CALL-1)
-            if tx is not None and not tx.closed and CANCEL not in peer.features:
-                # Nobody ends the callee's input for us: a reset does. (With cancel,
-                # the handler sees its cancellation, not a failing input first.)
-                task = asyncio.ensure_future(tx.reset(ErrorCode.CANCELLED, "call cancelled"))
-                task.add_done_callback(_quiet)
+            answer.cancel()  # its exchange sends the Cancel; ``answered`` ends the streams
 
         self.counters["stream_calls_opened"] += 1
         return StreamCall(
@@ -188,6 +211,10 @@ class StreamCalls:
                 self._inputs[(caller, env.request_id)] = self.streams.register(in_id, caller)
             except ValueError:  # the id is open already: hostile or broken caller
                 self.counters["stream_call_id_in_use"] += 1
+            except ResourceExhausted:  # too many open streams: the request is refused
+                if not active:
+                    del self._active[caller]
+                raise
         active.add(env.request_id)
         return True
 

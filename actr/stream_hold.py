@@ -12,6 +12,10 @@ chunks for it drop at once instead of being held (and reset) again, and a late
 registration opens the stream already failed, since a reliable stream missing
 its first chunks can never deliver. A stream that ends or is closed leaves a
 tombstone without error, so its stragglers are dropped at once too.
+
+A reset from a stream's sender while chunks of it are held is held with them,
+as the stream's end (X-STR-4): the registration gets the chunks, then the error.
+It goes with them (one per key with held chunks: bounded like they are).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Expired:
     chunks: int
     reason: str  # "unregistered_stream" (expired) or "hold_full"
     error: ActrError  # what the sender is reset with, and a late registration sees
+    reset: bool = False  # the sender reset it itself: no reset goes back
 
 
 class EarlyHold:
@@ -67,6 +72,14 @@ class EarlyHold:
         self._sender_chunks: Counter[str] = Counter()
         # key -> (until, error or None), oldest first (all live equally long).
         self._tombs: OrderedDict[Key, tuple[float, ActrError | None]] = OrderedDict()
+        self._resets: dict[Key, ActrError] = {}  # a sender's reset, held with its chunks
+
+    def hold_reset(self, key: Key, error: ActrError) -> bool:
+        """Holds the sender's reset of ``key`` as its end, if chunks of it are held."""
+        if key not in self._by_key:
+            return False
+        self._resets.setdefault(key, error)
+        return True
 
     def tombstoned(self, key: Key, now: float) -> bool:
         tomb = self._tombs.get(key)
@@ -92,25 +105,28 @@ class EarlyHold:
             or self.bytes + size > self.total_bytes
         ):
             dropped = 1 + self._discard(key)
+            reset = self._resets.pop(key, None) is not None
             err = ResourceExhausted(f"stream {key[1]}: early chunks past the hold's bounds")
             self.bury(key, now, err)
-            return Expired(key, dropped, "hold_full", err)
+            return Expired(key, dropped, "hold_full", err, reset)
         entry = _Entry(key, chunk, now + self.hold_time)
         self._queue.append(entry)
         self._by_key.setdefault(key, []).append(entry)
         self._count(sender, size, 1)
         return None
 
-    def claim(self, key: Key) -> tuple[list[DataStream], ActrError | None]:
-        """The chunks held for ``key`` (arrival order) and, if its earlier chunks were
-        dropped, the error its stream starts with; forgets both."""
+    def claim(self, key: Key) -> tuple[list[DataStream], ActrError | None, ActrError | None]:
+        """The chunks held for ``key`` (arrival order); if its earlier chunks were
+        dropped, the error its stream starts with; and the sender's reset held after
+        the chunks. Forgets them."""
         tomb = self._tombs.pop(key, None)
+        reset = self._resets.pop(key, None)
         entries = self._by_key.pop(key, [])
         for e in entries:
             e.live = False
             self._count(key[0], -len(e.chunk.payload), -1)
         self._compact()
-        return [e.chunk for e in entries], tomb[1] if tomb else None
+        return [e.chunk for e in entries], tomb[1] if tomb else None, reset
 
     def expire(self, now: float) -> list[Expired]:
         """Drops what waited ``hold_time``; one ``Expired`` per stream."""
@@ -132,8 +148,9 @@ class EarlyHold:
             err = NotFound(f"stream {key[1]}: not registered within {self.hold_time:g}s")
             if key in self._by_key:  # some of its chunks are younger: they go too
                 n += self._discard(key)
+            reset = self._resets.pop(key, None) is not None
             self.bury(key, now, err)
-            out.append(Expired(key, n, "unregistered_stream", err))
+            out.append(Expired(key, n, "unregistered_stream", err, reset))
         return out
 
     def next_deadline(self) -> float | None:

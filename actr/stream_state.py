@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from actr.errors import ResourceExhausted
 from actr.protocol.actr_pb2 import DataStream
 from actr.stream_credit import Control, Gap, OutStream
 
-__all__ = ["Effects", "IdleTimers", "Item", "Stream", "StreamOverflow"]
+__all__ = ["Effects", "IdleTimers", "Item", "Slots", "Stream", "StreamLimit", "StreamOverflow"]
 
 Item = DataStream | Gap  # what a reader takes
 
 
 class StreamOverflow(Exception):
     """A buffer of the stream overflowed; the stream is broken."""
+
+
+class StreamLimit(ResourceExhausted):
+    """A stream not registered: its sender, or all senders, have as many inbound
+    streams as the caps allow (refuse its call RESOURCE_EXHAUSTED)."""
 
 
 @dataclass(eq=False)
@@ -54,6 +60,7 @@ class Stream:
     _end_at: int | None = None
     held_bytes: int = 0
     released_bytes: int = 0
+    slot: bool = False  # counted against the caps (``Slots``)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -141,6 +148,39 @@ class Stream:
         if released:
             self._released.clear()
             self.released_bytes = 0
+
+
+class Slots:
+    """The caps on inbound streams: ``per_sender`` and ``total``. A stream holds its
+    slot from its registration until it is over *and* its reader took (or freed,
+    by closing it) what was released: an ended stream's unread chunks are memory
+    too (X-STR-3 bounds one stream; this bounds how many)."""
+
+    def __init__(self, per_sender: int, total: int) -> None:
+        self.per_sender = per_sender
+        self.total = total
+        self.used = 0
+        self._by_sender: Counter[str] = Counter()
+
+    def take(self, stream: Stream) -> None:
+        """Counts ``stream``; StreamLimit past a cap."""
+        sender = stream.sender
+        if self._by_sender[sender] >= self.per_sender:
+            raise StreamLimit(f"{sender} has {self.per_sender} streams open")
+        if self.used >= self.total:
+            raise StreamLimit(f"{self.total} streams open")
+        self._by_sender[sender] += 1
+        self.used += 1
+        stream.slot = True
+
+    def settle(self, stream: Stream) -> None:
+        """Frees ``stream``'s slot once it is over and holds nothing unread."""
+        if stream.slot and not stream.registered and not stream.unread:
+            stream.slot = False
+            self.used -= 1
+            self._by_sender[stream.sender] -= 1
+            if not self._by_sender[stream.sender]:
+                del self._by_sender[stream.sender]
 
 
 @dataclass(slots=True)

@@ -12,7 +12,8 @@ sender calls ``send_file``. Three routes of package ``actr.transfer.v1``:
   ``transfer_dir/<name>``; a mismatch discards the partial file.
 
 ``send_file`` asks Status, Puts from there, and on a lost connection (UNAVAILABLE,
-TIMED_OUT, CONNECTION_NOT_READY) asks again and goes on from what arrived, up to
+TIMED_OUT, CONNECTION_NOT_READY, or NOT_FOUND while the receiver registers again)
+asks again and goes on from what arrived, up to
 ``attempts`` times in a row without progress; then it Commits. The stream's
 credit (X-STR-3) paces the sender to the receiver's disk. A Put holds one handler
 slot of the receiver for its length.
@@ -80,7 +81,8 @@ def _check_id(transfer_id: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+    # A leading dot is refused too: the receiver's own ``.<id>.part``/``.done`` files.
+    if not name or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
         raise InvalidArgument(f"transfer name must be a plain file name, got {name!r}")
     return name
 
