@@ -1,32 +1,26 @@
 """Data streams, sans-IO: the streams received, keyed (sender, stream_id), and the
-sending ends' credit, keyed (receiver, stream_id).
-
-Events in (a frame from a peer, its features, a peer gone, a reader taking or
-closing, the time), ``Effects`` out: readers and senders to wake, control frames
-to send. Time is an argument; ``actr.streams`` is the asyncio layer.
+sending ends' credit, keyed (receiver, stream_id). Events in (a frame, a peer's
+features, a peer gone, a reader taking or closing, the time), ``Effects`` out.
 
 The rules (PROTOCOL.md 2, DataStream; F7; docs/protocol.md X-STR-2..8):
-- a stream is the receiver's registration of one stream_id *from one sender*; the
-  same id from anyone else is another (``chunk_from_other_sender`` while open);
-- chunks of no stream are held a while (X-STR-8, ``actr.stream_hold``): a
-  registration in time takes them, else they drop (``unregistered_stream``) and
-  a sender that reads control frames is reset NOT_FOUND;
-- chunks are released in sequence order; one more than ``max_reorder`` ahead of
-  the next expected is not held (``sequence_too_far``), nor is any huge sequence;
-- a credit stream (X-STR-3: its sender speaks ``stream-credit``, and reliable)
-  is granted ``consumed + window`` once its reader took half a window since the
-  last grant; payload past the limit resets it RESOURCE_EXHAUSTED on both ends
-  (``credit_overrun``); another reliable one holds ``max_buffered_bytes`` at most
-  (past it: ``buffer_overflow``, StreamOverflow);
-- a latency-first stream (X-STR-7) skips a gap once ``gap_wait`` passed since a
-  later chunk came, or ``gap_chunks`` wait; a reader that falls behind loses
-  the oldest chunks (``reader_behind``); both reach it as a ``Gap``;
-- ``end_of_stream`` at n ends the stream once 0..n were released; later
-  sequences are dropped (``chunk_after_end``), repeats too (``duplicate_chunk``);
+- a stream is one stream_id *from one sender*; at most ``max_streams_per_sender``
+  per sender and ``max_streams`` in all (else StreamLimit, ``stream_limit``);
+- chunks of no stream (the same id open from another sender too, counted
+  ``chunk_from_other_sender``) are held a while (X-STR-8, ``actr.stream_hold``),
+  with their sender's reset; a registration in time takes them, else they drop
+  (``unregistered_stream``) and a sender that reads control frames is reset;
+- chunks are released in sequence order, at most ``max_reorder`` ahead held
+  (``sequence_too_far``); ``end_of_stream`` ends it once all before it came
+  (later ones: ``chunk_after_end``; repeats: ``duplicate_chunk``);
+- a credit stream (X-STR-3) is granted ``consumed + window`` once its reader took
+  half a window since the last grant; payload past the limit resets it
+  RESOURCE_EXHAUSTED (``credit_overrun``); another reliable one breaks past
+  ``max_buffered_bytes`` (``buffer_overflow``, StreamOverflow);
+- latency-first (X-STR-7): gaps skipped after ``gap_wait`` or ``gap_chunks``, a
+  slow reader loses the oldest (``reader_behind``), both as a ``Gap``;
 - a reset (X-STR-4) from the stream's sender fails it after what was released;
-  from anyone else it is ``forged_reset``. A reader closing before the end, and an
-  idle stream expiring (``stream_expired``, TimedOut), reset a sender that reads
-  control frames (CANCELLED, TIMED_OUT).
+  else ``forged_reset``. A reader closing early, or the stream idle
+  (``stream_expired``), resets a sender that reads controls.
 Every drop is counted by reason in ``drops`` (the first, every LOG_EVERY-th logged).
 """
 
@@ -40,9 +34,9 @@ from actr.protocol.actr_pb2 import DataStream
 from actr.stream_credit import DEFAULT_WINDOW, Control, Gap, OutTable, grant_frame, reset_frame
 from actr.stream_hold import EarlyHold, Expired
 from actr.stream_latency import LatencyRules
-from actr.stream_state import Effects, IdleTimers, Item, Stream, StreamOverflow
+from actr.stream_state import Effects, IdleTimers, Item, Slots, Stream, StreamLimit, StreamOverflow
 
-__all__ = ["LOG_EVERY", "Effects", "Gap", "Stream", "StreamCore", "StreamOverflow"]
+__all__ = ["LOG_EVERY", "Effects", "Gap", "Stream", "StreamCore", "StreamLimit", "StreamOverflow"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +57,8 @@ class StreamCore:
         gap_chunks: int = 32,
         max_unread: int = 256,
         hold: EarlyHold | None = None,
+        max_streams_per_sender: int = 16,
+        max_streams: int = 256,
     ) -> None:
         self.max_reorder = max_reorder
         self.max_buffered_bytes = max_buffered_bytes
@@ -83,6 +79,7 @@ class StreamCore:
         self._ids: Counter[str] = Counter()
         self._peers: dict[str, int] = {}  # peers that speak stream-credit -> their window
         self._idle = IdleTimers(idle_timeout)
+        self.slots = Slots(max_streams_per_sender, max_streams)
 
     def __len__(self) -> int:
         return len(self._table)
@@ -110,8 +107,9 @@ class StreamCore:
         window: int | None = None,
     ) -> tuple[Stream, Effects]:
         """Registers the stream ``stream_id`` of ``sender`` and gives it the chunks
-        held for it; ValueError if it is open. ``credit``: the sender speaks
-        stream-credit (also assumed once ``set_peer`` said so)."""
+        held for it; ValueError if it is open, StreamLimit (counted ``stream_limit``)
+        past a cap. ``credit``: the sender speaks stream-credit (also assumed once
+        ``set_peer`` said so)."""
         key = (sender, stream_id)
         if key in self._table:
             raise ValueError(f"stream {stream_id!r} from {sender} is already registered")
@@ -127,10 +125,17 @@ class StreamCore:
         )
         stream.credit_limit = stream.window
         fx = Effects()
-        early, err = self.hold.claim(key)
+        try:
+            self.slots.take(stream)
+        except StreamLimit as e:
+            self.drops["stream_limit"] += 1
+            log.warning("stream_limit sender=%s stream=%s: %s", sender, stream_id, e)
+            raise
+        early, err, reset = self.hold.claim(key)
         if err is not None:  # its first chunks were dropped: it can never deliver
             stream.registered = False
             stream.error = err
+            self.slots.settle(stream)
             fx.wake.append(stream)
             return stream, fx
         self._table[key] = stream
@@ -139,19 +144,27 @@ class StreamCore:
         for chunk in early:
             if stream.registered:
                 self._chunk(stream, chunk, now, fx)
+        if reset is not None and stream.registered:  # its sender's reset came early too
+            self._break(stream, reset, now)
+            fx.wake.append(stream)
         return stream, fx
 
     def close(self, stream: Stream, now: float, err: ActrError | None = None) -> Effects:
         """Its reader is done with it: it leaves the table and what it held is freed;
         a sender that reads control frames is told CANCELLED if it was still open
-        (or ``err``, which the reader then raises: its call failed, X-STR-6)."""
+        (or ``err``, which the reader then raises: its call failed, X-STR-6). With
+        ``err``, a stream that ended with chunks unread raises it instead of them:
+        its call failed, and a truncated stream must not look whole."""
         fx = Effects()
         if stream.registered:
             self._leave(stream, now)
             code, text = (err.raw_code, err.message) if err else (ErrorCode.CANCELLED, "")
             self._reset_sender(stream, code, text or "receiver closed the stream", fx)
             stream.error = err
+        elif err is not None and stream.error is None and stream.unread:
+            stream.error = err
         stream.clear(released=True)
+        self.slots.settle(stream)
         return fx
 
     def take(self, stream: Stream, now: float) -> tuple[Item | None, list[Control]]:
@@ -159,6 +172,7 @@ class StreamCore:
         is released (then, if ``registered`` is False, the stream is over: ended,
         or ``error``); and the grant this earns its sender, if any."""
         item = stream.pop()
+        self.slots.settle(stream)
         if item is None:
             return None, []
         stream.last_active = now
@@ -179,9 +193,9 @@ class StreamCore:
             self._chunk(stream, frame, now, fx)
         elif self.hold.tombstoned(key, now):
             self._count("unregistered_stream", frame, sender)
-        elif frame.stream_id in self._ids:
-            self._count("chunk_from_other_sender", frame, sender)
         else:
+            if frame.stream_id in self._ids:  # F7: another sender's id; held as its own
+                self._count("chunk_from_other_sender", frame, sender)
             full = self.hold.add(key, frame, now)
             if full is not None:
                 self._expired(full, fx)
@@ -228,17 +242,13 @@ class StreamCore:
         ttl = self.idle_timeout
         for stream in self._idle.due(now):
             self.drops["stream_expired"] += 1
-            log.warning(
-                "stream_expired sender=%s stream=%s idle=%.0fs unread=%d",
-                stream.sender,
-                stream.stream_id,
-                ttl,
-                stream.unread,
-            )
+            msg = "stream_expired sender=%s stream=%s idle=%.0fs unread=%d"
+            log.warning(msg, stream.sender, stream.stream_id, ttl, stream.unread)
             err = TimedOut(f"stream {stream.stream_id}: idle for {ttl:g}s")
             self._break(stream, err, now)
             self._reset_sender(stream, ErrorCode.TIMED_OUT, err.message, fx)
             stream.clear(released=True)  # nobody read it for that long: it goes too
+            self.slots.settle(stream)
             fx.wake.append(stream)
             fx.expired += 1
         fx.wake += self.latency.expire(now)
@@ -318,7 +328,8 @@ class StreamCore:
         if not ctl.HasField("reset"):
             self._count("bad_control", frame, sender)
         elif stream is None:
-            self._count("forged_reset", frame, sender)
+            if not self.hold.hold_reset((sender, frame.stream_id), ActrError.from_proto(ctl.reset)):
+                self._count("forged_reset", frame, sender)
         else:
             err = ActrError.from_proto(ctl.reset)
             log.info("stream_reset sender=%s stream=%s error=%s", sender, frame.stream_id, err)
@@ -344,20 +355,14 @@ class StreamCore:
             fx.send.append((stream.sender, frame))
 
     def _expired(self, gone: Expired, fx: Effects) -> None:
-        sender, stream_id = gone.key
+        (sender, sid), err = gone.key, gone.error
         self.drops[gone.reason] += gone.chunks
-        log.warning(
-            "stream_early_dropped reason=%s sender=%s stream=%s chunks=%d",
-            gone.reason,
-            sender,
-            stream_id,
-            gone.chunks,
-        )
-        if sender in self._peers:
-            frame = reset_frame(
-                stream_id, gone.error.raw_code, gone.error.message, from_receiver=True
+        msg = "stream_early_dropped reason=%s sender=%s stream=%s chunks=%d"
+        log.warning(msg, gone.reason, sender, sid, gone.chunks)
+        if sender in self._peers and not gone.reset:  # a sender that reset it knows
+            fx.send.append(
+                (sender, reset_frame(sid, err.raw_code, err.message, from_receiver=True))
             )
-            fx.send.append((sender, frame))
 
     def _release(self, stream: Stream, chunk: DataStream, now: float) -> None:
         stream.next_sequence = chunk.sequence + 1
@@ -379,6 +384,7 @@ class StreamCore:
 
     def _leave(self, stream: Stream, now: float | None) -> None:
         stream.registered = False
+        self.slots.settle(stream)
         del self._table[stream.key]
         self._ids[stream.stream_id] -= 1
         if not self._ids[stream.stream_id]:
@@ -390,11 +396,5 @@ class StreamCore:
         self.drops[reason] += 1
         n = self.drops[reason]
         if n == 1 or n % LOG_EVERY == 0:
-            log.warning(
-                "stream_drop reason=%s sender=%s stream=%s seq=%d total=%d",
-                reason,
-                sender,
-                chunk.stream_id,
-                chunk.sequence,
-                n,
-            )
+            msg = "stream_drop reason=%s sender=%s stream=%s seq=%d total=%d"
+            log.warning(msg, reason, sender, chunk.stream_id, chunk.sequence, n)

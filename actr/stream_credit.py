@@ -116,10 +116,12 @@ class OutStream:
             self.limit = max(self.limit, window)
 
     def chunk_size(self, size: int = CHUNK_SIZE) -> int:
-        """How big one chunk may be: a chunk larger than the credit window could
-        never be sent."""
+        """How big one chunk may be: on a credit stream, half the window at most
+        (at least 1). The receiver grants once half a window was taken since its
+        last grant, so once all that was sent is taken, more than half a window
+        of credit is left: such a chunk always fits, and no send waits forever."""
         if self.credit:
-            return max(1, min(size, self.window))
+            return max(1, min(size, self.window // 2))
         return size
 
 

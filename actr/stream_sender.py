@@ -79,8 +79,18 @@ class StreamSender:
         await self._emit(payload, metadata, end=False)
 
     async def end(self, payload: bytes = b"") -> None:
-        """Sends the last chunk, flagged ``end_of_stream``."""
-        await self._emit(payload, None, end=True)
+        """Sends the last chunk, flagged ``end_of_stream``. If that does not happen
+        (cancelled while waiting for credit, a send failing), the stream is reset
+        (CANCELLED for a cancel) so that its reader is told, and the error raised."""
+        try:
+            await self._emit(payload, None, end=True)
+        except BaseException as e:
+            if not self.closed:  # else it was ended, reset or failed already
+                if isinstance(e, asyncio.CancelledError):
+                    await self.reset(ErrorCode.CANCELLED, "sender cancelled")
+                else:
+                    await self.reset(*error_code(e))
+            raise
 
     async def reset(self, code: int, message: str) -> None:
         """Ends the stream with an error (X-STR-4): its reader gets it after what it
@@ -128,6 +138,7 @@ class StreamSender:
             out = self._out
             size = out.chunk_size(self._chunk_size)
             pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
+            done = False
             try:
                 for i, piece in enumerate(pieces):
                     await self._wait_credit(len(piece))
@@ -141,9 +152,12 @@ class StreamSender:
                     out.sequence += 1
                     out.sent += len(piece)
                     await self._send(chunk)
+                done = True
             finally:
-                if end:
+                if end and done:
                     self._finish(None)
+                elif end:  # the end did not go: the stream is not over, reset() may tell
+                    self._ended = False
 
     def _check(self) -> None:
         if self._out.error is not None:

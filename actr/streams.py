@@ -28,7 +28,15 @@ from typing import Any
 
 from actr.errors import ActrError
 from actr.protocol.actr_pb2 import DataStream
-from actr.stream_core import LOG_EVERY, Effects, Gap, Stream, StreamCore, StreamOverflow
+from actr.stream_core import (
+    LOG_EVERY,
+    Effects,
+    Gap,
+    Stream,
+    StreamCore,
+    StreamLimit,
+    StreamOverflow,
+)
 from actr.stream_credit import DEFAULT_WINDOW
 from actr.stream_hold import EarlyHold
 from actr.stream_sender import StreamSender
@@ -36,6 +44,7 @@ from actr.stream_sender import StreamSender
 __all__ = [
     "LOG_EVERY",
     "Gap",
+    "StreamLimit",
     "StreamOverflow",
     "StreamReceiver",
     "StreamRegistry",
@@ -185,6 +194,8 @@ class StreamRegistry:
         gap_chunks: int = 32,
         max_unread: int = 256,
         hold: EarlyHold | None = None,
+        max_streams_per_sender: int = 16,
+        max_streams: int = 256,
     ) -> None:
         self.core = StreamCore(
             max_reorder=max_reorder,
@@ -195,6 +206,8 @@ class StreamRegistry:
             gap_chunks=gap_chunks,
             max_unread=max_unread,
             hold=hold,
+            max_streams_per_sender=max_streams_per_sender,
+            max_streams=max_streams,
         )
         self.now = clock
         # Told each new deadline: the node re-arms its timer with it.
@@ -225,7 +238,8 @@ class StreamRegistry:
         window: int | None = None,
     ) -> StreamReceiver:
         """The stream ``stream_id`` of ``sender`` (an ActrId text form). ``credit``:
-        the sender speaks stream-credit (also taken from ``set_peer``)."""
+        the sender speaks stream-credit (also taken from ``set_peer``). StreamLimit
+        (a ResourceExhausted) if the sender, or all, have as many open as allowed."""
         now = self.now()
         stream, fx = self.core.open(
             stream_id,

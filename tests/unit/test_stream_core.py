@@ -100,13 +100,13 @@ def test_duplicates_and_chunks_after_end_are_dropped_and_counted() -> None:
 def test_f7_a_stream_is_its_senders_and_one_id_from_two_senders_is_two_streams() -> None:
     core = StreamCore()
     a = open_(core, "s", "peerA", T0)
-    core.receive("peerB", chunk(0, b"forged"), T0)  # before peerA's first chunk
-    assert core.drops["chunk_from_other_sender"] == 1
-    assert a.next_sequence == 0
+    core.receive("peerB", chunk(0, b"b0"), T0)  # before peerA's first chunk
+    assert core.drops["chunk_from_other_sender"] == 1  # counted: an F7 signal
+    assert a.next_sequence == 0 and core.hold.chunks == 1  # held as peerB's own (X-STR-8)
     b = open_(core, "s", "peerB", T0)
-    core.receive("peerB", chunk(0, b"b0", end=True), T0)
+    core.receive("peerB", chunk(1, b"b1", end=True), T0)
     core.receive("peerA", chunk(0, b"a0", end=True), T0)
-    assert (drain(a), drain(b)) == ([b"a0"], [b"b0"])
+    assert (drain(a), drain(b)) == ([b"a0"], [b"b0", b"b1"])
     core.receive("peerC", chunk(0), T0)  # nobody has "s" any more: held a while (X-STR-8)
     assert core.drops == {"chunk_from_other_sender": 1} and core.hold.chunks == 1
     core.expire(T0 + core.hold.hold_time)
@@ -209,7 +209,7 @@ def test_an_expired_stream_frees_what_nobody_read() -> None:
 
 
 def test_streams_that_are_over_leave_no_deadline_behind() -> None:
-    core = StreamCore(idle_timeout=5)
+    core = StreamCore(idle_timeout=5, max_streams_per_sender=200)  # ended, unread: counted
     for i in range(200):
         open_(core, f"s{i}", "peer", T0 + i)
         core.receive("peer", chunk(0, sid=f"s{i}", end=True), T0 + i)

@@ -222,7 +222,7 @@ def test_fail_sender_breaks_both_ways_and_forgets_the_peers_features() -> None:
 def test_grants_raise_an_outbound_limit_never_lower_it_and_a_reset_stops_it() -> None:
     core = StreamCore()
     out = core.out.open("peer", "o", controls=True, window=W, latency_first=False)
-    assert (out.credit, out.limit, out.chunk_size(60_000)) == (True, W, W)
+    assert (out.credit, out.limit, out.chunk_size(60_000)) == (True, W, W // 2)
     assert out.may_send(W) and not out.may_send(W + 1)
     assert core.receive("peer", grant_frame("o", 300), T0).senders == [out]
     core.receive("peer", grant_frame("o", 200), T0)  # late, or repeated: harmless
@@ -294,11 +294,17 @@ def test_early_chunks_past_the_holds_bounds_drop_at_once() -> None:
     assert hold.held_by("b") == (1, 90)
 
 
-def test_registering_a_stream_another_sender_uses_drops_its_chunks_at_once() -> None:
+def test_early_chunks_for_an_id_another_sender_has_open_are_held_as_their_own() -> None:
     core = StreamCore()
-    core.open("s", "owner", T0)
+    owner, _ = core.open("s", "owner", T0)
     core.receive("other", chunk(0), T0)
-    assert core.drops == {"chunk_from_other_sender": 1} and core.hold.chunks == 0
+    assert core.drops == {"chunk_from_other_sender": 1} and core.hold.chunks == 1
+    assert owner.unread == 0  # F7: never the owner's
+    mine, fx = core.open("s", "other", T0 + 1)
+    assert fx.wake == [mine] and mine.unread == 1 and core.hold.chunks == 0
+    core.receive("late", chunk(0), T0)
+    core.expire(T0 + 2)  # unclaimed: dropped like any early chunk
+    assert core.drops == {"chunk_from_other_sender": 2, "unregistered_stream": 1}
 
 
 # -- X-STR-7 latency-first ----------------------------------------------------
