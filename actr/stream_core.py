@@ -1,6 +1,5 @@
-"""Data streams, sans-IO: the streams received, keyed (sender, stream_id), and the
-sending ends' credit, keyed (receiver, stream_id). Events in (a frame, a peer's
-features, a peer gone, a reader taking or closing, the time), ``Effects`` out.
+"""Data streams, sans-IO: streams received, keyed (sender, stream_id), and sending
+ends' credit, keyed (receiver, stream_id). Events in, ``Effects`` out.
 
 The rules (PROTOCOL.md 2, DataStream; F7; docs/protocol.md X-STR-2..8):
 - a stream is one stream_id *from one sender*; at most ``max_streams_per_sender``
@@ -39,6 +38,7 @@ from actr.stream_state import Effects, IdleTimers, Item, Slots, Stream, StreamLi
 __all__ = ["LOG_EVERY", "Effects", "Gap", "Stream", "StreamCore", "StreamLimit", "StreamOverflow"]
 
 log = logging.getLogger(__name__)
+FORGED, UNKNOWN = "forged_reset", "grant_unknown_stream"  # controls naming no stream
 
 # A flood of bad chunks must not flood the log: the first drop of each reason is
 # logged, then every LOG_EVERY-th; the counters have them all.
@@ -270,8 +270,6 @@ class StreamCore:
             "credit_peers": len(self._peers),
         }
 
-    # -- inside ------------------------------------------------------------------
-
     def _chunk(self, stream: Stream, chunk: DataStream, now: float, fx: Effects) -> None:
         sender, seq = stream.sender, chunk.sequence
         if seq < stream.next_sequence or seq in stream._held:
@@ -318,11 +316,12 @@ class StreamCore:
         ctl = frame.control
         if ctl.from_receiver:  # about a stream we send to ``sender``
             out = self.out.on_control(sender, frame)
-            if out is None:
-                reason = "forged_reset" if ctl.HasField("reset") else "grant_unknown_stream"
-                self._count(reason, frame, sender)
-            else:
+            if out is not None:
                 fx.senders.append(out)
+            elif self.out.ended_lately(sender, frame.stream_id):
+                self.drops["late_control"] += 1  # crossed its stream's end: benign
+            else:
+                self._count(FORGED if ctl.HasField("reset") else UNKNOWN, frame, sender)
             return
         stream = self._table.get((sender, frame.stream_id))
         if not ctl.HasField("reset"):

@@ -9,6 +9,7 @@ not send any more. The waiting itself is ``actr.streams``' (asyncio).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from actr.errors import ActrError, ErrorCode
@@ -125,11 +126,17 @@ class OutStream:
         return size
 
 
+RECENT = 1024  # ended outbound streams remembered, to tell late controls from forged
+
+
 class OutTable:
     """The streams this side sends, keyed (receiver peer key, stream_id)."""
 
     def __init__(self) -> None:
         self._table: dict[tuple[str, str], OutStream] = {}
+        # Streams that ended lately: a grant or reset for one crossed its end on the
+        # wire (benign, not forged). Bounded: the oldest are forgotten.
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._table)
@@ -157,6 +164,13 @@ class OutTable:
             out.open = False
             if self._table.get(out.key) is out:
                 del self._table[out.key]
+                self._recent[out.key] = None
+                if len(self._recent) > RECENT:
+                    self._recent.popitem(last=False)
+
+    def ended_lately(self, peer: str, stream_id: str) -> bool:
+        """A stream to ``peer`` named ``stream_id`` ended lately (see ``_recent``)."""
+        return (peer, stream_id) in self._recent
 
     def on_control(self, peer: str, frame: DataStream) -> OutStream | None:
         """A control frame from the receiver ``peer``; None if it names no stream we
