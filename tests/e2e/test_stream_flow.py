@@ -86,4 +86,5 @@ async def test_slow_consumer_paces_the_sender_and_bounds_memory(cluster: Cluster
     assert sent_all_at - started >= least * 0.9, (sent_all_at - started, least)
     assert finished - started >= SIZE / RATE * 0.9
     growth = peak - baseline
+    print(f"receiver RSS growth {growth / 2**20:.1f} MiB, {finished - started:.1f} s")
     assert growth <= STREAM_WINDOW + 64 * 1024 * 1024, growth / 2**20
