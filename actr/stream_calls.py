@@ -239,24 +239,16 @@ class StreamCalls:
         return typed_input(rx, kind)
 
     def output(self, caller: str, stream_id: str) -> StreamSender:
-        """The sending end of the handler's answer stream."""
-        return self.streams.open_sender(caller, stream_id, self._send_to(caller))
+        """The sending end of the handler's answer stream (UNAVAILABLE if its caller's
+        connection is gone already)."""
+        peer = self.transport.peer(caller)
+        if peer is None:
+            raise Unavailable(f"connection to {caller} lost")
+        return self.streams.open_sender(caller, stream_id, _sends_to(peer))
 
     def calls_of(self, caller: str) -> list[str]:
         """Request ids of the calls with streams ``caller`` has under way."""
         return sorted(self._active.get(caller, ()))
-
-    def open_inputs(self) -> int:
-        return len(self._inputs)
-
-    def _send_to(self, caller: str) -> Any:
-        async def send(frame: DataStream) -> None:
-            peer = self.transport.peer(caller)
-            if peer is None:
-                raise Unavailable(f"connection to {caller} lost")
-            await peer.send(PayloadType.STREAM_RELIABLE, frame.SerializeToString())
-
-        return send
 
 
 def _sends_to(peer: Peer, ptype: int = PayloadType.STREAM_RELIABLE) -> Any:
