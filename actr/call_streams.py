@@ -30,6 +30,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from actr.errors import ActrError, DecodeFailure, ErrorCode, InvalidArgument
+from actr.protocol.actr_pb2 import RpcEnvelope
 
 __all__ = [
     "MAX_RECORD",
@@ -43,6 +44,7 @@ __all__ = [
     "encode_record",
     "pump_output",
     "shape_of",
+    "stream_ids",
     "typed_input",
 ]
 
@@ -102,6 +104,15 @@ def shape_of(fn: Callable[..., Any]) -> StreamShape:
     if inspect.isasyncgenfunction(fn):
         stream_out = _element(hints.get("return")) or bytes
     return StreamShape(stream_in, stream_out)
+
+
+def stream_ids(env: RpcEnvelope) -> tuple[str, str]:
+    """A call's (input, answer) stream ids from its REQUEST's metadata; empty
+    strings when it has none."""
+    if not env.metadata:
+        return ("", "")
+    meta = {m.key: m.value for m in env.metadata}
+    return (meta.get(STREAM_IN_KEY, ""), meta.get(STREAM_OUT_KEY, ""))
 
 
 def encode_record(item: Message | bytes, kind: type[Message] | type[bytes]) -> bytes:

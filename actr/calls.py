@@ -149,6 +149,18 @@ class Calls:
             self.forget_route(id_text(remote))
             raise
 
+    async def connected(self, target: str | ActrId, timeout: float, route_key: str) -> Peer:
+        """A ready peer for ``target`` (the hot path awaits nothing), else one
+        connected within ``timeout`` (TIMED_OUT past it)."""
+        peer = self.ready_peer(target)
+        if peer is not None:
+            return peer
+        try:
+            return await asyncio.wait_for(self.peer_for(target), timeout)
+        except TimeoutError as e:
+            where = target if isinstance(target, str) else id_text(target)
+            raise TimedOut(f"{route_key}: no connection to {where} within {timeout:g}s") from e
+
     def forget_route(self, key: str) -> None:
         for t, rid in list(self._routes_by_type.items()):
             if id_text(rid) == key:
@@ -238,13 +250,7 @@ class Calls:
                 raise TimedOut(f"{route_key}: the calling handler's deadline has passed")
             timeout = min(timeout, left)
         deadline = loop.time() + timeout
-        peer = self.ready_peer(target)
-        if peer is None:
-            try:
-                peer = await asyncio.wait_for(self.peer_for(target), timeout)
-            except TimeoutError as e:
-                where = target if isinstance(target, str) else id_text(target)
-                raise TimedOut(f"{route_key}: no connection to {where} within {timeout:g}s") from e
+        peer = await self.connected(target, timeout, route_key)
         rid = request_id or uuid.uuid4().hex
         env = RpcEnvelope(
             route_key=route_key,

@@ -25,7 +25,7 @@ from opentelemetry.trace import ProxyTracerProvider, SpanKind
 
 from actr import telemetry
 from actr.actor import DEADLINE, Actor, Context, Route, Runtime
-from actr.call_streams import STREAM_IN_KEY, STREAM_OUT_KEY, pump_output
+from actr.call_streams import pump_output, stream_ids
 from actr.envelopes import encode, error_answer, payload_answer
 from actr.errors import ActrError, ErrorCode
 from actr.identity import parse_id
@@ -111,7 +111,7 @@ class Handling:
         route = self.routes.get(env.route_key)
         if route is None:
             return error_answer(env, ErrorCode.UNKNOWN_ROUTE, f"no handler for {env.route_key}")
-        streams = _stream_ids(env)
+        streams = stream_ids(env)
         shape = route.shape
         if any(streams) or not shape.unary:
             wanted = (shape.stream_in is not None, shape.stream_out is not None)
@@ -174,14 +174,6 @@ class Handling:
 
 
 REQUEST = Direction.DIRECTION_REQUEST
-
-
-def _stream_ids(env: RpcEnvelope) -> tuple[str, str]:
-    """The call's (input, answer) stream ids (X-STR-6); empty when it has none."""
-    if not env.metadata:
-        return ("", "")
-    meta = {m.key: m.value for m in env.metadata}
-    return (meta.get(STREAM_IN_KEY, ""), meta.get(STREAM_OUT_KEY, ""))
 
 
 def _shape_text(takes: bool, returns: bool) -> str:

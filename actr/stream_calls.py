@@ -26,7 +26,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from actr.call_streams import STREAM_IN_KEY, STREAM_OUT_KEY, typed_input
+from actr.call_streams import STREAM_IN_KEY, STREAM_OUT_KEY, stream_ids, typed_input
 from actr.calls import Calls
 from actr.errors import (
     ActrError,
@@ -34,7 +34,6 @@ from actr.errors import (
     Internal,
     NotImplementedByPeer,
     ResourceExhausted,
-    TimedOut,
     Unavailable,
 )
 from actr.hello import CALL_STREAMS, CANCEL, peer_features
@@ -87,12 +86,7 @@ class StreamCalls:
         streams ``out`` elements back (X-STR-6); see ``StreamCall``."""
         if send is None and out is None:
             raise ValueError("open_call needs send= or out= (a unary call is call())")
-        peer = self.calls.ready_peer(target)
-        if peer is None:
-            try:
-                peer = await asyncio.wait_for(self.calls.peer_for(target), timeout)
-            except TimeoutError as e:
-                raise TimedOut(f"{route_key}: no connection within {timeout:g}s") from e
+        peer = await self.calls.connected(target, timeout, route_key)
         if CALL_STREAMS not in await peer_features(peer):
             raise NotImplementedByPeer(f"{peer.key} does not take calls with streams")
         rid = request_id or uuid.uuid4().hex
@@ -195,12 +189,7 @@ class StreamCalls:
         """A REQUEST was accepted: its input stream, if any, is registered now.
         True if this made it a call with streams under way (a duplicate of one
         already under way is not: its streams are the first's)."""
-        in_id = out_id = ""
-        for m in env.metadata:
-            if m.key == STREAM_IN_KEY:
-                in_id = m.value
-            elif m.key == STREAM_OUT_KEY:
-                out_id = m.value
+        in_id, out_id = stream_ids(env)
         if not (in_id or out_id):
             return False
         active = self._active.setdefault(caller, set())
