@@ -33,6 +33,7 @@ from pathlib import Path
 from actr import data_dir
 from actr.envelopes import dead_letter_answer
 from actr.mailbox_batches import Batches
+from actr.mailbox_journal import StartJournal, journal_path
 from actr.mailbox_rules import (
     Ack,
     Bury,
@@ -108,17 +109,23 @@ class Mailbox(Batches):
         try:
             await db.call(prepare, limits.durability)
             core = MailboxCore(limits, dead_letter_answer)
+            journal: StartJournal | None = None
             if recover:
-                requeued, buried = await db.call(core.recover, time.time())
+                started = StartJournal.read(journal_path(path))
+                requeued, buried = await db.call(core.recover, time.time(), started)
                 if requeued:
                     log.info("mailbox_redelivery count=%d path=%s", requeued, path)
                 if buried:
                     log.warning("mailbox_dead_lettered_on_start count=%d path=%s", buried, path)
+                # Emptied only now: what it said is committed in the rows.
+                journal = StartJournal(journal_path(path))
             await db.call(core.load)
         except BaseException:
             await db.close()
             raise
-        return cls(db, path, core)
+        box = cls(db, path, core)
+        box.journal = journal
+        return box
 
     # -- what it holds -----------------------------------------------------------
 
@@ -173,6 +180,8 @@ class Mailbox(Batches):
         self._parked = []
         self._db_closed = True
         await self._db.close()
+        if self.journal is not None:
+            self.journal.close()
 
     # -- the operations ----------------------------------------------------------
 
@@ -222,6 +231,13 @@ class Mailbox(Batches):
             if not self._scheduled and not self._busy and self._core.queue.has_ready():
                 self._schedule()
 
+    def started(self, record: MailboxRecord) -> None:
+        """A handler is about to run this served row: recorded first (the start
+        journal), so a crash from here on counts this attempt as a failure (MBX-4).
+        Rows served but never started go back without counting one."""
+        if self.journal is not None:
+            self.journal.started(record.seq, record.attempts)
+
     def withdraw(self) -> None:
         """The consumer wants nothing more until its next ``want``."""
         self._want = 0
@@ -244,6 +260,7 @@ class Mailbox(Batches):
         the next batch, at most ``ack_delay`` later (a crash before that commit
         redelivers the request, as a crash while its handler ran would). Not
         ``lazy``: committed at the end of this turn of the loop, like an enqueue."""
+        self._left_flight(record)
         return self._submit(Ack(record, answer, time.time() if now is None else now), lazy=lazy)
 
     async def requeue(self, record: MailboxRecord, *, started: bool = True) -> None:
@@ -255,11 +272,13 @@ class Mailbox(Batches):
         """Counts a failed handling of an in-flight row (MBX-4): it goes back to the
         queue, or to the dead letters once it has failed ``max_attempts`` times
         (returns True then). A stop that puts a row back is not a failure."""
+        self._left_flight(record)
         dead: bool = await self._submit(Fail(record, reason, time.time()))
         return dead
 
     async def dead_letter(self, record: MailboxRecord, reason: str) -> None:
         """Moves a row that cannot be handled to the dead letters (MBX-4)."""
+        self._left_flight(record)
         await self._submit(Bury(record, reason, time.time()))
 
     async def prune_answers(self, now: float | None = None) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actr.errors import ResourceExhausted
+from actr.mailbox_journal import StartJournal
 from actr.mailbox_ops import Dequeue, MailboxLimits, Op, Prune, Requeue
 from actr.mailbox_rules import MailboxCore
 from actr.mailbox_store import MailboxRecord
@@ -51,6 +52,8 @@ class Batches:
         self.backpressure = False
         self.counters: dict[str, int] = {"backpressure_fired": 0, "refused_full": 0}
         self._loop = asyncio.get_running_loop()
+        # Rows whose handler started (actr.mailbox_journal); None: a tool's mailbox.
+        self.journal: StartJournal | None = None
         self._ops: list[_Pending] = []
         self._scheduled = False  # a flush is due at the end of this turn of the loop
         # Acks wait for the next batch, up to ``ack_delay``: under load they share the
@@ -119,6 +122,10 @@ class Batches:
         self._ops.append((Requeue(record, False), done))
         if not self._scheduled:
             self._schedule()
+
+    def _left_flight(self, record: MailboxRecord) -> None:
+        if self.journal is not None:
+            self.journal.done(record.seq)
 
     def _schedule(self) -> None:
         self._scheduled = True
@@ -235,6 +242,11 @@ class Batches:
                     self._parked.append((op, sink))
                     self._arm_poll()
                     continue
+                if self.journal is not None:
+                    # Rows pulled are rows their taker runs now (``serve``'s rows are
+                    # recorded when their handler starts: ``Mailbox.started``).
+                    for record in result:
+                        self.journal.started(record.seq, record.attempts)
             elif type(result) is ResourceExhausted:
                 self.counters["refused_full"] += 1
             _deliver(sink, result)

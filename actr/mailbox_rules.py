@@ -35,7 +35,7 @@ dequeues, so a dequeue sees what the same batch queued.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from actr.errors import ResourceExhausted
@@ -126,12 +126,33 @@ class MailboxCore:
             self._next_seq = next_seq(db)
         self.queue.reset()
 
-    def recover(self, db: sqlite3.Connection, now: float) -> tuple[int, int]:
+    def recover(
+        self,
+        db: sqlite3.Connection,
+        now: float,
+        started: Collection[tuple[int, int]] | None = None,
+    ) -> tuple[int, int]:
         """MBX-3/MBX-4 at start: rows in flight when their process died count a
         failure and go back to the queue, or to the dead letters once they failed
-        ``max_attempts`` times. Returns (put back, dead-lettered)."""
+        ``max_attempts`` times. ``started`` (the start journal,
+        ``actr.mailbox_journal``): the (seq, attempt) of rows whose handler had
+        started; an in-flight row not in it was only taken ahead and never ran, so it
+        goes back with its attempt given back and no failure counted. None (no
+        journal): every in-flight row counts. Returns (put back, dead-lettered)."""
         attempts = self.limits.max_attempts
         with transaction(db):
+            never_ran: list[tuple[int]] = []
+            if started is not None:
+                flying = db.execute(
+                    "SELECT seq, attempts FROM messages WHERE state = ?", (IN_FLIGHT,)
+                ).fetchall()
+                never_ran = [(seq,) for seq, attempt in flying if (seq, attempt) not in started]
+                execute_rows(
+                    db,
+                    f"UPDATE messages SET state = {READY}, attempts = attempts - 1 WHERE seq IN (",
+                    ")",
+                    never_ran,
+                )
             db.execute("UPDATE messages SET failures = failures + 1 WHERE state = ?", (IN_FLIGHT,))
             rows = db.execute(
                 f"SELECT {COLUMNS} FROM messages WHERE state = ? AND failures >= ?",
@@ -146,7 +167,7 @@ class MailboxCore:
             ).fetchall()
         self._suspects = {seq for (seq,) in back}
         self.queue.reset()
-        return len(back), len(rows)
+        return len(back) + len(never_ran), len(rows)
 
     def replay(self, db: sqlite3.Connection, seqs: Iterable[int] | None) -> tuple[int, int]:
         """Dead letters (all, or these) back to the queue with a fresh count, except

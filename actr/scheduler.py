@@ -3,9 +3,12 @@
 The mailbox pushes rows to the scheduler (``Mailbox.serve``) as it has room for
 them (``Mailbox.want``), from its queue in memory, each from the batch that
 committed the row and its in-flight mark: a row is never handed to a handler
-before it is durable (MBX-1), and a row handed out is a row being handled, which
-is what the dead-letter count (MBX-4) counts. The database's order decides
-(MBX-2: HIGH first, then FIFO). A handler's ack is submitted before its answer is
+before it is durable (MBX-1). The scheduler takes up to ``ahead`` rows beyond its
+free handlers, so one commit marks several and a handler that ends starts the
+next without waiting for one; a row is recorded in the start journal
+(``Mailbox.started``) right before its handler runs, and only a started row counts
+a failure if the process dies (MBX-4). The database's order decides (MBX-2: HIGH
+first, then FIFO), among the rows taken ahead too. A handler's ack is submitted before its answer is
 sent, and commits with the next batch while the next handler starts. A request its
 process died with (``Mailbox.recovered``) runs with nothing beside it, so that if
 it is what kills the process only its own attempts count.
@@ -22,9 +25,10 @@ cancel by request is told apart from the stop's: its request is never requeued.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 
 from google.protobuf.message import DecodeError
@@ -42,6 +46,10 @@ log = logging.getLogger(__name__)
 AnswerFn = Callable[[str, int, bytes], Awaitable[None]]
 
 
+def _order(record: MailboxRecord) -> tuple[int, int]:
+    return record.priority, record.seq
+
+
 class Scheduler:
     def __init__(
         self,
@@ -52,6 +60,7 @@ class Scheduler:
         *,
         max_concurrent: int,
         stop_grace: float,
+        ahead: int = 16,
     ) -> None:
         self.mailbox = mailbox
         self.handling = handling
@@ -60,6 +69,12 @@ class Scheduler:
         self.max_concurrent = max_concurrent
         self.stop_grace = stop_grace
         self.running: set[asyncio.Task[None]] = set()  # handlers at work
+        # Rows taken ahead of the handlers (committed in flight, not started), so
+        # a handler that ends starts the next at once and one commit marks several:
+        # at most ``ahead`` of them; more are asked for once half of that is free.
+        self.ahead = max(0, ahead)
+        self.ready: deque[MailboxRecord] = deque()
+        self._room = 0  # room freed since the mailbox was last asked for rows
         # X-CALL-1: the handler task of each running request, by (caller, request_id);
         # those cancelled by their caller; requests marked before they ran.
         self.by_key: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -73,16 +88,23 @@ class Scheduler:
         self._started = False
         self._stopping = False
 
+    @property
+    def capacity(self) -> int:
+        """Rows running and taken ahead, at most."""
+        return self.max_concurrent + self.ahead
+
     def start(self) -> None:
         self._started = True
         self.mailbox.serve(self._take)
-        self.mailbox.want(self.max_concurrent)
+        self.mailbox.want(self.capacity)
 
     async def stop(self) -> None:
         """Takes no more rows; running handlers finish within the grace or are requeued."""
         self._stopping = True
         if self._started and not self.mailbox.closed:
             self.mailbox.serve(None)
+        while self.ready:  # taken ahead, never started: back, their attempt given back
+            self.mailbox.give_back(self.ready.popleft())
         if self._alone is not None and not self._alone.done():
             self._alone.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -104,7 +126,15 @@ class Scheduler:
             if self._stopping:
                 box.give_back(record)
                 continue
-            self._start_handler(record)
+            # MBX-2 among rows taken ahead too: a HIGH row taken later starts first.
+            bisect.insort(self.ready, record, key=_order)
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        """Starts handlers for rows taken ahead, as slots allow (none beside a
+        recovered request)."""
+        while self.ready and len(self.running) < self.max_concurrent and self._alone is None:
+            self._start_handler(self.ready.popleft())
 
     async def _run_recovered(self, record: MailboxRecord) -> None:
         """MBX-4: a request its process died with runs with no handler beside it.
@@ -127,9 +157,12 @@ class Scheduler:
         finally:
             self._alone = None
             if not self._stopping and not self.mailbox.closed:
-                self.mailbox.want(self.max_concurrent - len(self.running))
+                self._start_ready()
+                self._room = 0
+                self.mailbox.want(self.capacity - len(self.running) - len(self.ready))
 
     def _start_handler(self, record: MailboxRecord) -> asyncio.Task[None]:
+        self.mailbox.started(record)  # before it runs (MBX-4 counts it from here)
         task = asyncio.create_task(self._run_one(record))
         self.running.add(task)
         key = (record.caller, record.request_id)
@@ -168,7 +201,12 @@ class Scheduler:
         self.running.discard(task)
         self._slot_freed.set()
         if self._alone is None and not self._stopping and not self.mailbox.closed:
-            self.mailbox.want(1)
+            self._start_ready()
+            self._room += 1
+            # Asked in groups (one commit marks them) unless the handlers run dry.
+            if self._room * 2 >= max(1, self.ahead) or len(self.ready) < self.max_concurrent:
+                self.mailbox.want(self._room)
+                self._room = 0
 
     async def _run_one(self, record: MailboxRecord) -> None:
         if self.marks.take((record.caller, record.request_id)):
