@@ -59,6 +59,7 @@ from actr.mailbox_store import (
     read_stats,
 )
 from actr.sqlite_thread import InlineSqlite, SqliteConnection, SqliteThread
+from actr.wal_checkpoint import Checkpointer
 
 __all__ = [
     "DeadLetter",
@@ -106,8 +107,13 @@ class Mailbox(Batches):
             db = await SqliteThread.open(path, name="actr-mailbox")
         else:
             db = await InlineSqlite.open(path)
+        checkpointer: Checkpointer | None = None
         try:
             await db.call(prepare, limits.durability)
+            if not power:
+                # Checkpoints (and their fsync) on a thread, not inside a loop commit.
+                await db.execute("PRAGMA wal_autocheckpoint=0")
+                checkpointer = Checkpointer(path)
             core = MailboxCore(limits, dead_letter_answer)
             journal: StartJournal | None = None
             if recover:
@@ -121,10 +127,12 @@ class Mailbox(Batches):
                 journal = StartJournal(journal_path(path))
             await db.call(core.load)
         except BaseException:
+            if checkpointer is not None:
+                checkpointer.close()
             await db.close()
             raise
         box = cls(db, path, core)
-        box.journal = journal
+        box.journal, box.checkpointer = journal, checkpointer
         return box
 
     # -- what it holds -----------------------------------------------------------
@@ -179,6 +187,8 @@ class Mailbox(Batches):
                 fut.set_result([])
         self._parked = []
         self._db_closed = True
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         await self._db.close()
         if self.journal is not None:
             self.journal.close()

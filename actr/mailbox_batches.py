@@ -28,6 +28,7 @@ from actr.mailbox_ops import Dequeue, MailboxLimits, Op, Prune, Requeue
 from actr.mailbox_rules import MailboxCore
 from actr.mailbox_store import MailboxRecord
 from actr.sqlite_thread import InlineSqlite, SqliteConnection
+from actr.wal_checkpoint import Checkpointer
 
 __all__ = ["Batches"]
 
@@ -54,6 +55,8 @@ class Batches:
         self._loop = asyncio.get_running_loop()
         # Rows whose handler started (actr.mailbox_journal); None: a tool's mailbox.
         self.journal: StartJournal | None = None
+        # Runs the WAL checkpoints off the loop (inline commits); None: SQLite's own.
+        self.checkpointer: Checkpointer | None = None
         self._ops: list[_Pending] = []
         self._scheduled = False  # a flush is due at the end of this turn of the loop
         # Acks wait for the next batch, up to ``ack_delay``: under load they share the
@@ -157,6 +160,9 @@ class Batches:
                 self._failed(batch, e)
             else:
                 self._settle(batch, results)
+                if self.checkpointer is not None:
+                    self.checkpointer.committed()
+                    self.checkpointer.catch_up(self._db.db)
             return
         self._busy = True
         self._db.submit(self._core.apply, ops).add_done_callback(

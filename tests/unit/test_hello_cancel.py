@@ -155,6 +155,8 @@ async def test_a_cancel_before_its_request_stops_it_too(tmp_path: Path) -> None:
         h.node._on_cancel(id_text(CALLER), "r-1")  # came first, on RPC_SIGNAL
         assert h.node.counters["cancel_unknown"] == 1
         await h.accept("r-1", "late")
+        # Its handler's task acks it CANCELLED without running it; then that commits.
+        await asyncio.gather(*h.scheduler.running)
         await h.box.stats()
         await h.accept("r-1", "late")
         assert (await h.answer()).error.code == ErrorCode.CANCELLED
