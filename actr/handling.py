@@ -26,11 +26,11 @@ from opentelemetry.trace import ProxyTracerProvider, SpanKind
 from actr import telemetry
 from actr.actor import DEADLINE, Actor, Context, Route, Runtime
 from actr.call_streams import pump_output, stream_ids
-from actr.envelopes import encode, error_answer, payload_answer
+from actr.envelopes import REQUEST, encode, error_answer, payload_answer
 from actr.errors import ActrError, ErrorCode
 from actr.identity import parse_id
 from actr.mailbox import MailboxRecord
-from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+from actr.protocol.actr_pb2 import RpcEnvelope
 
 if TYPE_CHECKING:
     from actr.stream_calls import StreamCalls
@@ -99,7 +99,7 @@ class Handling:
 
     async def _run(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
         deadline: float | None = None
-        if env.direction == Direction.DIRECTION_REQUEST:
+        if env.direction == REQUEST:
             waited = time.time() - record.accepted_at
             # X-CALL-2: the deadline runs from acceptance (ENV-3), in loop time.
             deadline = asyncio.get_running_loop().time() + env.timeout_ms / 1000 - waited
@@ -171,9 +171,6 @@ class Handling:
         except Exception as e:
             return error_answer(env, ErrorCode.INTERNAL, f"handler result not encodable: {e}")
         return payload_answer(env, payload)
-
-
-REQUEST = Direction.DIRECTION_REQUEST
 
 
 def _shape_text(takes: bool, returns: bool) -> str:

@@ -7,6 +7,7 @@ message round-trip exactly and a text form can serve as a dictionary key.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from actr.protocol.actr_pb2 import ActrId, ActrType, Realm
@@ -61,6 +62,18 @@ def type_text(t: ActrType) -> str:
 
 
 def parse_id(text: str) -> ActrId:
+    realm, serial, (manufacturer, name, version) = _id_parts(text)
+    return ActrId(
+        realm=Realm(realm_id=realm),
+        serial_number=serial,
+        type=ActrType(manufacturer=manufacturer, name=name, version=version),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_parts(text: str) -> tuple[int, int, tuple[str, str, str]]:
+    """The checked parts of an id's text; cached (bounded: at most 4096 texts of at
+    most _MAX_TEXT characters): every request's caller is parsed, and callers repeat."""
     if len(text) > _MAX_TEXT:
         raise IdentityError(f"actor id text longer than {_MAX_TEXT} characters")
     m = _ID_RE.fullmatch(text)
@@ -75,7 +88,8 @@ def parse_id(text: str) -> ActrId:
         raise IdentityError(f"actor id serial out of range in {text!r}")
     if realm > _U32_MAX:
         raise IdentityError(f"actor id realm out of range in {text!r}")
-    return make_id(realm, serial, parse_type(m.group(3)))
+    t = parse_type(m.group(3))
+    return realm, serial, (t.manufacturer, t.name, t.version)
 
 
 def id_text(actr_id: ActrId) -> str:

@@ -38,13 +38,12 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from actr.admin import AdminGate
-from actr.envelopes import error_answer
+from actr.envelopes import REQUEST, RESPONSE, TELL, error_answer
 from actr.errors import ErrorCode
 from actr.protocol.actr_pb2 import (
     ActrId,
     CancelCall,
     DataStream,
-    Direction,
     PayloadType,
     RpcEnvelope,
 )
@@ -83,6 +82,7 @@ HELLO_ROUTE = "actr.v1.Runtime.Hello"
 CANCEL_ROUTE = "actr.v1.Runtime.Cancel"
 
 RPC_TYPES = frozenset({PayloadType.RPC_RELIABLE, PayloadType.RPC_SIGNAL})
+_RPC_SIGNAL = PayloadType.RPC_SIGNAL  # a plain value (the hot path)
 STREAM_TYPES = frozenset({PayloadType.STREAM_RELIABLE, PayloadType.STREAM_LATENCY_FIRST})
 
 
@@ -184,11 +184,11 @@ class InboundCore:
         if not _text_is_utf8(env):
             return self._drop("envelope_decode_error")
         direction = env.direction
-        if direction == Direction.DIRECTION_RESPONSE:
+        if direction == RESPONSE:
             return Resolve(env)
-        if direction not in (Direction.DIRECTION_REQUEST, Direction.DIRECTION_TELL):
+        if direction not in (REQUEST, TELL):
             return self._drop("unspecified_direction")
-        is_request = direction == Direction.DIRECTION_REQUEST
+        is_request = direction == REQUEST
         if env.route_key in (HELLO_ROUTE, CANCEL_ROUTE):
             return self._runtime_tell(caller, env)
         if is_request and env.timeout_ms <= 0:
@@ -210,7 +210,7 @@ class InboundCore:
                 self.refusals[reason] += 1
                 return Drop(reason)  # ENV-5: a tell is never answered
             return self._answer(env, payload_type, code, message, reason)
-        priority = HIGH if payload_type == PayloadType.RPC_SIGNAL else NORMAL
+        priority = HIGH if payload_type == _RPC_SIGNAL else NORMAL
         return Accept(env, data, priority, payload_type)
 
     def _admission(self, caller: ActrId) -> tuple[ErrorCode, str] | None:
@@ -226,7 +226,7 @@ class InboundCore:
     def _runtime_route(
         self, caller: ActrId, env: RpcEnvelope, payload_type: int, now: float
     ) -> Action:
-        if env.direction != Direction.DIRECTION_REQUEST:
+        if env.direction != REQUEST:
             self.refusals["stats_tell_ignored"] += 1
             return Drop("stats_tell_ignored")
         refusal = self.admin.refusal(self.owner(), caller, now) if self.admin else None
@@ -243,7 +243,7 @@ class InboundCore:
         whatever their direction says."""
         hello = env.route_key == HELLO_ROUTE
         name = "hello" if hello else "cancel"
-        if env.direction != Direction.DIRECTION_TELL:
+        if env.direction != TELL:
             return self._drop(f"{name}_not_tell")
         # A Hello from any connected peer, on a client too (it is not a request); a
         # peer the actor's ACL refuses is dropped like any of its tells. A Cancel is

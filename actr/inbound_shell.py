@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from actr.envelopes import error_answer
+from actr.envelopes import REQUEST, error_answer
 from actr.errors import ActrError, ErrorCode, ResourceExhausted
 from actr.inbound import (
     Accept,
@@ -32,7 +32,7 @@ from actr.inbound import (
 )
 from actr.mailbox import Mailbox, Outcome
 from actr.pending import PendingTable
-from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+from actr.protocol.actr_pb2 import RpcEnvelope
 from actr.stream_calls import StreamCalls
 from actr.streams import StreamRegistry
 from actr.transport import Peer, Transport
@@ -112,7 +112,7 @@ class Inbound:
                 self.counters["refused_stream_limit"] += 1
                 done = asyncio.get_running_loop().create_future()
                 done.set_result(None)
-                if env.direction == Direction.DIRECTION_REQUEST:
+                if env.direction == REQUEST:
                     self._spawn(
                         self._refuse(caller, action, ErrorCode.RESOURCE_EXHAUSTED, e.message)
                     )
@@ -135,7 +135,7 @@ class Inbound:
         self, caller: str, action: Accept, fut: asyncio.Future[Any], streams: bool = False
     ) -> None:
         env = action.envelope
-        is_request = env.direction == Direction.DIRECTION_REQUEST
+        is_request = env.direction == REQUEST
         e = fut.exception()
         if e is None and fut.result().outcome is Outcome.QUEUED:
             return

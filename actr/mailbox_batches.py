@@ -248,11 +248,10 @@ class Batches:
                     self._parked.append((op, sink))
                     self._arm_poll()
                     continue
-                if self.journal is not None:
+                if self.journal is not None and result:
                     # Rows pulled are rows their taker runs now (``serve``'s rows are
                     # recorded when their handler starts: ``Mailbox.started``).
-                    for record in result:
-                        self.journal.started(record.seq, record.attempts)
+                    self.journal.started_many([(r.seq, r.attempts) for r in result])
             elif type(result) is ResourceExhausted:
                 self.counters["refused_full"] += 1
             _deliver(sink, result)

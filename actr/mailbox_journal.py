@@ -70,6 +70,14 @@ class StartJournal:
         if self._size > self.max_bytes:
             self._rewrite()
 
+    def started_many(self, rows: list[tuple[int, int]]) -> None:
+        """``started`` for several rows, in one write."""
+        os.write(self._fd, b"".join(ENTRY.pack(seq, attempt) for seq, attempt in rows))
+        self._live.update(rows)
+        self._size += ENTRY.size * len(rows)
+        if self._size > self.max_bytes:
+            self._rewrite()
+
     def done(self, seq: int) -> None:
         """The row left flight (acked, put back, failed, buried): its entry is only
         kept until the next rewrite."""

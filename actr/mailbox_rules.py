@@ -72,6 +72,8 @@ from actr.mailbox_store import (
     transaction,
 )
 
+_Record = MailboxRecord._make
+
 __all__ = [
     "Ack",
     "Bury",
@@ -296,7 +298,9 @@ class MailboxCore:
                     # The queue in memory disagrees with the rows: fail the batch (its
                     # operations go again, each alone) and reload.
                     raise RuntimeError(f"mailbox queue out of step ({marked}/{len(taken)})")
-            results[i] = [r._replace(attempts=r.attempts + 1) for r in taken]
+            # (seq, priority, caller, request_id, payload_type, envelope, attempts + 1,
+            # accepted_at), built directly: ``_replace`` costs ~2 us a row.
+            results[i] = [_Record((*r[:6], r[6] + 1, r[7])) for r in taken]
         return count, size
 
     def _enqueue(

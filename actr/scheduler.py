@@ -34,9 +34,10 @@ from collections.abc import Awaitable, Callable
 from google.protobuf.message import DecodeError
 
 from actr.cancel import CancelMarks, cancelled_answer
+from actr.envelopes import REQUEST
 from actr.handling import Handling
 from actr.mailbox import Mailbox, MailboxRecord
-from actr.protocol.actr_pb2 import Direction, RpcEnvelope
+from actr.protocol.actr_pb2 import RpcEnvelope
 
 __all__ = ["Scheduler"]
 
@@ -262,7 +263,7 @@ class Scheduler:
             self.counters["dead_lettered"] += 1
             return None
         reply = await self.handling.handle(record, env)
-        data = reply.SerializeToString() if env.direction == Direction.DIRECTION_REQUEST else None
+        data = reply.SerializeToString() if env.direction == REQUEST else None
         task = asyncio.current_task()
         if task in self._cancelled:
             # The handler swallowed its caller's cancel: still CANCELLED, not sent.
@@ -286,7 +287,7 @@ class Scheduler:
             env.ParseFromString(record.envelope)
         except DecodeError:
             return None
-        if env.direction != Direction.DIRECTION_REQUEST:
+        if env.direction != REQUEST:
             return None
         return cancelled_answer(env)
 

@@ -221,3 +221,24 @@ def test_opening_empties_the_journal(tmp_path: Path) -> None:
     path.write_bytes(ENTRY.pack(1, 1))
     StartJournal(path).close()
     assert StartJournal.read(path) == set()
+
+
+async def test_rows_pulled_with_dequeue_are_recorded_as_started(tmp_path: Path) -> None:
+    """``dequeue`` (the pull API) hands rows to a taker that runs them now: they are in
+    the journal at once, so a crash counts their attempt (MBX-4)."""
+    path = tmp_path / "mailbox.db"
+    box = await Mailbox.open(path)
+    for rid in ("a", "b", "c"):
+        await box.enqueue(caller="c", request_id=rid, priority=1, payload_type=0, envelope=b"e")
+    taken = await box.dequeue(limit=2)
+    assert StartJournal.read(journal_path(path)) == {(r.seq, 1) for r in taken}
+    await box.close()  # dies with a and b in flight
+    again = await Mailbox.open(path)
+    try:
+        assert [(rid, a, f) for rid, (_, a, f) in sorted(rows(path).items())] == [
+            ("a", 1, 1),
+            ("b", 1, 1),
+            ("c", 0, 0),
+        ]
+    finally:
+        await again.close()
