@@ -30,7 +30,7 @@ from opentelemetry.trace import ProxyTracerProvider, SpanKind
 from actr import telemetry
 from actr.actor import DEADLINE
 from actr.cancel import CallHandle, send_cancel
-from actr.envelopes import encode
+from actr.envelopes import REQUEST, TELL, encode
 from actr.errors import (
     ActrError,
     DecodeFailure,
@@ -43,7 +43,6 @@ from actr.identity import IdentityError, id_text, parse_id, parse_type
 from actr.pending import PendingTable
 from actr.protocol.actr_pb2 import (
     ActrId,
-    Direction,
     MetadataEntry,
     PayloadType,
     RpcEnvelope,
@@ -56,6 +55,9 @@ __all__ = ["Calls", "check_metadata", "payload_of"]
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
+
+_RELIABLE = PayloadType.RPC_RELIABLE  # plain values, read once (the hot path)
+_SIGNAL = PayloadType.RPC_SIGNAL
 
 
 def payload_of(answer: RpcEnvelope) -> bytes:
@@ -101,6 +103,7 @@ class Calls:
         # Tells the node's timer of a new deadline (it re-arms if that one is earlier).
         self._deadline_added = deadline_added
         self._routes_by_type: dict[str, ActrId] = {}
+        self._route_keys: dict[str, str] = {}  # type text -> its route's id text
         # X-LOCAL-1: the peer for a node of this process with that id text, if any.
         self.local: Callable[[str], Peer | None] = lambda _key: None
         self.counters: Counter[str] = Counter()  # the node's, once it sets them
@@ -123,18 +126,22 @@ class Calls:
         if not candidates:
             raise NotFound(f"no live actor of type {target}")
         self._routes_by_type[target] = candidates[0]
+        self._route_keys[target] = id_text(candidates[0])
         return candidates[0]
 
     def ready_peer(self, target: str | ActrId) -> Peer | None:
         """The hot path: a known route with a ready connection, found without awaiting
         (a node of this process first, X-LOCAL-1)."""
-        remote = target if isinstance(target, ActrId) else self._routes_by_type.get(target)
-        if remote is None:
-            if isinstance(target, str) and "@" in target:
-                peer = self.local(target) or self.transport.peer(target)
-                return peer if peer is not None and peer.ready.is_set() else None
-            return None
-        key = id_text(remote)
+        if isinstance(target, ActrId):
+            key = id_text(target)
+        else:
+            # A type's route, its id text kept (not rebuilt and checked every call).
+            found = self._route_keys.get(target)
+            if found is None:
+                if "@" not in target:
+                    return None
+                found = target
+            key = found
         peer = self.local(key) or self.transport.peer(key)
         return peer if peer is not None and peer.ready.is_set() else None
 
@@ -165,6 +172,7 @@ class Calls:
         for t, rid in list(self._routes_by_type.items()):
             if id_text(rid) == key:
                 del self._routes_by_type[t]
+                self._route_keys.pop(t, None)
 
     # ---- calls ----
 
@@ -255,7 +263,7 @@ class Calls:
         env = RpcEnvelope(
             route_key=route_key,
             payload=encode(request),
-            direction=Direction.DIRECTION_REQUEST,
+            direction=REQUEST,
             request_id=rid,
             timeout_ms=max(1, int((deadline - loop.time()) * 1000)),
         )
@@ -296,7 +304,7 @@ class Calls:
         self.pending.add(rid, peer.key, deadline, fut)
         self._deadline_added(deadline)
         try:
-            ptype = PayloadType.RPC_SIGNAL if signal else PayloadType.RPC_RELIABLE
+            ptype = _SIGNAL if signal else _RELIABLE
             await peer.send(ptype, env.SerializeToString())
             if on_sent is not None:
                 on_sent()
@@ -335,9 +343,9 @@ class Calls:
         env = RpcEnvelope(
             route_key=route_key,
             payload=encode(message),
-            direction=Direction.DIRECTION_TELL,
+            direction=TELL,
             request_id=uuid.uuid4().hex,
             timeout_ms=0,
         )
         _write_metadata(env, metadata, runtime_metadata)
-        await peer.send(PayloadType.RPC_RELIABLE, env.SerializeToString())
+        await peer.send(_RELIABLE, env.SerializeToString())
