@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 
 from actr.call_streams import StreamShape, shape_of
 from actr.errors import InvalidArgument
+from actr.identity import parse_id
 from actr.protocol.actr_pb2 import Acl, ActrId
 
 if TYPE_CHECKING:
@@ -224,9 +225,13 @@ class Context:
         metadata: dict[str, str] | None = None,
         attempt: int = 1,
         deadline: float | None = None,
+        caller_key: str = "",
     ) -> None:
         self._node = node
-        self.caller = caller
+        # ``caller_key``: the caller's id text, parsed on first use of ``caller`` (most
+        # handlers never look, and building the message costs ~5 us a request).
+        self._caller = caller
+        self._caller_key = caller_key
         self.request_id = request_id
         self.metadata = metadata or {}
         # How often the mailbox handed this request out: above 1 the process died
@@ -238,6 +243,16 @@ class Context:
         # (None outside a handler, and for a tell). A handler still running then is not
         # stopped, but its caller has given up; calls it makes get at most the rest.
         self.deadline = deadline
+
+    @property
+    def caller(self) -> ActrId | None:
+        if self._caller is None and self._caller_key:
+            self._caller = parse_id(self._caller_key)
+        return self._caller
+
+    @caller.setter
+    def caller(self, value: ActrId | None) -> None:
+        self._caller, self._caller_key = value, ""
 
     @property
     def self_id(self) -> ActrId:

@@ -24,8 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
-from opentelemetry import trace
-from opentelemetry.trace import ProxyTracerProvider, SpanKind
+from opentelemetry.trace import SpanKind
 
 from actr import telemetry
 from actr.actor import DEADLINE
@@ -268,7 +267,7 @@ class Calls:
             timeout_ms=max(1, int((deadline - loop.time()) * 1000)),
         )
         _write_metadata(env, metadata, runtime_metadata)
-        if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
+        if not telemetry.tracing():
             # No tracer provider installed: no span, no W3C context to carry (the
             # no-op spans still cost ~10 us a call).
             answer = await self._exchange(peer, env, deadline, signal, route_key, timeout, on_sent)

@@ -20,15 +20,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import DecodeError, Message
-from opentelemetry import trace
-from opentelemetry.trace import ProxyTracerProvider, SpanKind
+from opentelemetry.trace import SpanKind
 
 from actr import telemetry
 from actr.actor import DEADLINE, Actor, Context, Route, Runtime
 from actr.call_streams import pump_output, stream_ids
 from actr.envelopes import REQUEST, encode, error_answer, payload_answer
 from actr.errors import ActrError, ErrorCode
-from actr.identity import parse_id
 from actr.mailbox import MailboxRecord
 from actr.protocol.actr_pb2 import RpcEnvelope
 
@@ -63,7 +61,7 @@ class Handling:
 
     async def handle(self, record: MailboxRecord, env: RpcEnvelope) -> RpcEnvelope:
         """The answer to ``env`` (a TELL's is built too, and not sent)."""
-        if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
+        if not telemetry.tracing():
             # No tracer provider installed ([telemetry] exporter = "none"): the spans
             # would be no-ops that still cost ~10 us a request on the loop.
             started = time.perf_counter()
@@ -136,7 +134,7 @@ class Handling:
             request = msg
         ctx = Context(
             self.runtime,
-            caller=parse_id(record.caller),
+            caller_key=record.caller,
             request_id=env.request_id,
             metadata={m.key: m.value for m in env.metadata},
             attempt=record.attempts,

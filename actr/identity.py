@@ -51,11 +51,15 @@ def parse_type(text: str) -> ActrType:
 
 
 def type_text(t: ActrType) -> str:
-    for part in (t.manufacturer, t.name, t.version):
+    return _type_text(t.manufacturer, t.name, t.version)
+
+
+def _type_text(manufacturer: str, name: str, version: str) -> str:
+    for part in (manufacturer, name, version):
         # upb hands back a proto2 string field of invalid UTF-8 as bytes.
         if not isinstance(part, str) or not re.fullmatch(_PART, part):
             raise IdentityError(f"actor type has an invalid part {part!r}")
-    text = f"{t.manufacturer}:{t.name}:{t.version}"
+    text = f"{manufacturer}:{name}:{version}"
     if len(text) > _MAX_TYPE_TEXT:
         raise IdentityError(f"actor type text longer than {_MAX_TYPE_TEXT} characters")
     return text
@@ -93,7 +97,16 @@ def _id_parts(text: str) -> tuple[int, int, tuple[str, str, str]]:
 
 
 def id_text(actr_id: ActrId) -> str:
-    return f"{actr_id.serial_number:x}@{actr_id.realm.realm_id}/{type_text(actr_id.type)}"
+    t = actr_id.type
+    return _id_text(
+        actr_id.serial_number, actr_id.realm.realm_id, t.manufacturer, t.name, t.version
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_text(serial: int, realm: int, manufacturer: str, name: str, version: str) -> str:
+    # Cached (bounded): the same few ids are written out for every message.
+    return f"{serial:x}@{realm}/{_type_text(manufacturer, name, version)}"
 
 
 def make_id(realm_id: int, serial: int, actr_type: ActrType) -> ActrId:
