@@ -181,7 +181,7 @@ class InboundCore:
         # The upb backend does not enforce proto2 `required` on parse.
         if not env.IsInitialized():
             return self._drop("envelope_missing_required")
-        if not _text_is_utf8(env):
+        if not _envelope_text_ok(env):
             return self._drop("envelope_decode_error")
         direction = env.direction
         if direction == RESPONSE:
@@ -296,6 +296,16 @@ class InboundCore:
         self.drops[reason] += 1
         log.debug("inbound_drop reason=%s", reason)
         return Drop(reason)
+
+
+def _envelope_text_ok(env: RpcEnvelope) -> bool:
+    """``_text_is_utf8`` for an envelope, cheap in the common case (no metadata,
+    error or trace context: only the two required strings to look at)."""
+    if type(env.route_key) is not str or type(env.request_id) is not str:
+        return False
+    if env.metadata or env.HasField("error") or env.HasField("traceparent"):
+        return _text_is_utf8(env)
+    return not env.HasField("tracestate") or _text_is_utf8(env)
 
 
 def _text_is_utf8(msg: Message) -> bool:
