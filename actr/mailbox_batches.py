@@ -110,6 +110,11 @@ class Batches:
                 self._schedule()
         return fut
 
+    def flush_soon(self) -> None:
+        """What was submitted (a lazy ack) commits at the end of this turn of the loop."""
+        if self._ops and not self._scheduled and not self._closed:
+            self._schedule()
+
     def give_back(self, record: MailboxRecord, delay: float = 0.5) -> None:
         """Requeues, without waiting, a row that no handler got, its attempt given
         back; tried again (backing off) while the database fails. It is taken while

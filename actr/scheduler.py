@@ -250,6 +250,10 @@ class Scheduler:
             except Exception:
                 self.counters["answer_undeliverable"] += 1
                 log.exception("answer_failed caller=%s seq=%d", record.caller, record.seq)
+        if not self.ready and len(self.running) <= 1:
+            # Nothing else to do: the ack commits now, after the answer is on its way,
+            # rather than with the next request's commit, on that request's path.
+            self.mailbox.flush_soon()
 
     async def _process(self, record: MailboxRecord) -> bytes | None:
         """Runs the handler and submits the ack; returns the answer to send (None for

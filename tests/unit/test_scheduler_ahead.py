@@ -242,3 +242,28 @@ async def test_rows_pulled_with_dequeue_are_recorded_as_started(tmp_path: Path) 
         ]
     finally:
         await again.close()
+
+
+async def test_an_idle_actor_commits_its_ack_right_after_the_answer(
+    gate: tuple[Gate, Harness],
+) -> None:
+    """The ack is lazy (it waits for the next batch, up to ``ack_delay``) only while
+    other work is there to share the commit with; an idle actor commits it at once,
+    so it is not on the next request's path."""
+    _, h = gate
+    h.box.ack_delay = 60.0  # a lazy ack would wait a minute
+    h.box.poll_interval = 60.0  # and so would the poll for other processes' rows
+    acks: list[asyncio.Future[None]] = []
+    original = h.box.ack_nowait
+
+    def ack_nowait(*args: object, **kwargs: object) -> asyncio.Future[None]:
+        fut = original(*args, **kwargs)  # type: ignore[arg-type]
+        acks.append(fut)
+        return fut
+
+    h.box.ack_nowait = ack_nowait  # type: ignore[method-assign]
+    h.start_scheduler()
+    await accept(h, "r1")
+    await h.answer()
+    await asyncio.wait_for(acks[0], 2)
+    assert rows(h.box.path) == {}
