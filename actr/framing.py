@@ -1,9 +1,12 @@
-"""Data-channel fragmentation (PROTOCOL.md DC-3) and bounded reassembly (DC-4).
+"""Data-channel fragmentation (PROTOCOL.md DC-3), bounded reassembly (DC-4) and
+batch frames (our X-BATCH-1).
 
 Sans-IO: ``Fragmenter.fragment`` turns one encoded envelope into frames,
 ``Reassembler.feed`` takes frames (and the time) and hands back whole
-messages. Nothing here knows about sockets or asyncio; a Fragmenter serves one
-direction of one channel, a Reassembler every inbound channel of a connection.
+messages, ``pack_batch``/``split_batch`` put several whole envelopes in one
+frame and take them out. Nothing here knows about sockets or asyncio; a
+Fragmenter serves one direction of one channel, a Reassembler every inbound
+channel of a connection.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ MAX_FRAME = 65_535
 MAX_FRAGMENT_PAYLOAD = MAX_FRAME - HEADER_SIZE  # 65,527
 MAX_FRAGMENTS = 0xFFFF
 DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024
+# X-BATCH-1: a header of zeros. total_frags = 0 is invalid under DC-3, so a batch
+# can never be taken for a fragment (a DC-3 receiver rejects it as zero_total).
+BATCH_HEADER = HEADER.pack(0, 0, 0)
+BATCH_ENTRY = struct.Struct(">I")  # each envelope's length
+BATCH_ENTRY_SIZE = BATCH_ENTRY.size  # 4
+# Bounds the work one frame can cause; a 16 KiB batch of real envelopes has ~100.
+MAX_BATCH_ENTRIES = 512
 
 
 class FrameRejected(Exception):
@@ -48,6 +58,51 @@ class Fragmenter:
             + bytes(view[i * MAX_FRAGMENT_PAYLOAD : (i + 1) * MAX_FRAGMENT_PAYLOAD])
             for i in range(total)
         ]
+
+
+def is_batch(frame: bytes) -> bool:
+    """Whether ``frame`` is a batch frame (X-BATCH-1) rather than a DC-3 fragment."""
+    return frame[:HEADER_SIZE] == BATCH_HEADER
+
+
+def pack_batch(envelopes: list[bytes]) -> bytes:
+    """One batch frame carrying ``envelopes`` in order; ValueError if they do not fit."""
+    if not envelopes or len(envelopes) > MAX_BATCH_ENTRIES:
+        raise ValueError(f"a batch holds 1 to {MAX_BATCH_ENTRIES} envelopes, not {len(envelopes)}")
+    parts = [BATCH_HEADER]
+    for envelope in envelopes:
+        parts.append(BATCH_ENTRY.pack(len(envelope)))
+        parts.append(envelope)
+    frame = b"".join(parts)
+    if len(frame) > MAX_FRAME:
+        raise ValueError(f"batch of {len(frame)} bytes over one frame ({MAX_FRAME})")
+    return frame
+
+
+def split_batch(frame: bytes) -> list[bytes]:
+    """The envelopes of a batch frame, in order; ``FrameRejected("batch_malformed")``
+    for anything but a whole, well-formed batch (the frame is then dropped whole)."""
+    if not is_batch(frame):
+        raise FrameRejected("batch_malformed", "not a batch header")
+    end = len(frame)
+    if end > MAX_FRAME:
+        raise FrameRejected("batch_malformed", f"{end} bytes")
+    envelopes: list[bytes] = []
+    pos = HEADER_SIZE
+    while pos < end:
+        if len(envelopes) == MAX_BATCH_ENTRIES:
+            raise FrameRejected("batch_malformed", f"more than {MAX_BATCH_ENTRIES} entries")
+        if end - pos < BATCH_ENTRY_SIZE:
+            raise FrameRejected("batch_malformed", f"truncated length at byte {pos}")
+        (size,) = BATCH_ENTRY.unpack_from(frame, pos)
+        pos += BATCH_ENTRY_SIZE
+        if size > end - pos:
+            raise FrameRejected("batch_malformed", f"entry of {size} bytes at byte {pos} overruns")
+        envelopes.append(frame[pos : pos + size])
+        pos += size
+    if not envelopes:
+        raise FrameRejected("batch_malformed", "no entries")
+    return envelopes
 
 
 @dataclass

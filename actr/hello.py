@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASE",
+    "BATCH",
     "CALL_STREAMS",
     "CANCEL",
     "FEATURES",
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 STREAM_CREDIT = "stream-credit"  # X-STR-3/4
 CALL_STREAMS = "call-streams"  # X-STR-6
 CANCEL = "cancel"  # X-CALL-1
-FEATURES: frozenset[str] = frozenset({STREAM_CREDIT, CALL_STREAMS, CANCEL})
+BATCH = "batch"  # X-BATCH-1
+FEATURES: frozenset[str] = frozenset({STREAM_CREDIT, CALL_STREAMS, CANCEL, BATCH})
 BASE: frozenset[str] = frozenset()
 # The credit each stream this side receives starts with (X-STR-3).
 STREAM_WINDOW = 1 << 20

@@ -3,9 +3,11 @@
 ``DataChannels`` adopts the channels either side opens (one per label from the
 peer, unknown labels closed), opens a missing one on first send, fragments
 outbound messages (DC-3) and waits while a channel holds more than the
-high-water mark (DC-5). Inbound frames from every channel go through one
-``Reassembler`` (DC-4's bounds hold per connection, F2) whose partial messages
-expire on a timer of their own, not only when the next frame comes.
+high-water mark (DC-5). Small envelopes to a peer whose Hello lists ``batch``
+share one message per channel and loop turn (X-BATCH-1, ``Batcher``). Inbound
+frames from every channel go through one ``Reassembler`` (DC-4's bounds hold per
+connection, F2) whose partial messages expire on a timer of their own, not only
+when the next frame comes; batch frames are split and never reassembled.
 
 The connection (``ChannelHost``, a ``Peer``) owns the lifecycle: it is told when a
 channel opens (RPC_RELIABLE open makes it ready) and when RPC_RELIABLE is lost.
@@ -22,8 +24,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from aiortc import RTCDataChannel, RTCPeerConnection
 
 from actr.errors import ActrError, ConnectionNotReady, ResourceExhausted, Unavailable
-from actr.framing import Fragmenter, FrameRejected, Reassembler
+from actr.framing import Fragmenter, FrameRejected, Reassembler, is_batch, split_batch
 from actr.protocol.actr_pb2 import PayloadType
+from actr.transport.batching import Batcher
 from actr.transport.config import TransportConfig
 
 __all__ = ["CHANNELS", "ChannelHost", "DataChannels"]
@@ -50,6 +53,7 @@ class ChannelHost(Protocol):
     ready: asyncio.Event
     closed: bool
     failure: ActrError | None
+    features: frozenset[str]  # X-HELLO-1: what the peer's Hello listed
 
     def channel_opened(self) -> None:
         """A channel opened or was adopted: the connection may now be ready."""
@@ -86,6 +90,7 @@ class DataChannels(Generic[H]):
         self.by_type: dict[int, RTCDataChannel] = {}
         self._fragmenters: dict[int, Fragmenter] = {}
         self._drained: dict[int, asyncio.Event] = {}
+        self._batcher = Batcher(host.key, counters, self._fragmenters, config.max_message_size)
 
     # -- adopting ------------------------------------------------------------
 
@@ -173,6 +178,9 @@ class DataChannels(Generic[H]):
         if isinstance(data, str):
             self._counters["text_frame"] += 1
             return
+        if is_batch(data):
+            self._on_batch(ptype, data)
+            return
         loop = asyncio.get_running_loop()
         try:
             message = self.reassembler.feed(data, loop.time(), channel)
@@ -184,6 +192,22 @@ class DataChannels(Generic[H]):
             self._schedule_expiry()
         if message is not None:
             self._on_message(self._host, ptype, message)
+
+    def _on_batch(self, ptype: int, data: bytes) -> None:
+        # Understood from any peer, negotiated or not: it costs nothing to accept.
+        try:
+            envelopes = split_batch(data)
+        except FrameRejected as e:
+            self._counters["frame_" + e.reason] += 1
+            log.warning("frame_rejected peer=%s reason=%s", self._host.key, e)
+            return
+        self._counters["batches_received"] += 1
+        limit = self.reassembler.max_message_size
+        for envelope in envelopes:
+            if len(envelope) > limit:  # DC-4's bound, as for a message in a frame of its own
+                self._counters["frame_message_too_large"] += 1
+                continue
+            self._on_message(self._host, ptype, envelope)
 
     def _count_rejects(self) -> None:
         rejects = self.reassembler.rejects
@@ -212,14 +236,23 @@ class DataChannels(Generic[H]):
         channel = self.by_type.get(ptype)
         if channel is None or channel.readyState != "open":
             channel = await self._channel_for(ptype)
+        counters = self._counters
+        high = self._config.high_water
+        # X-BATCH-1: sent at the end of this loop turn, with whatever else is sent
+        # on this channel meanwhile; over the high-water mark, DC-5's wait below.
+        batcher = self._batcher
+        if channel.bufferedAmount <= high and batcher.takes(ptype, len(data), host.features):
+            batcher.add(ptype, channel, data)
+            counters["messages_sent"] += 1
+            return
+        # What is pending on this channel was sent first: it leaves first.
+        batcher.flush(ptype)
         try:
             frames = self._fragmenters[ptype].fragment(data)
         except ValueError as e:
             raise ResourceExhausted(str(e)) from e
-        counters = self._counters
         counters["messages_sent"] += 1
         counters["frames_sent"] += len(frames)
-        high = self._config.high_water
         drained = self._drained[ptype]
         for frame in frames:
             # DC-5: wait while the channel holds more than the high-water mark.
@@ -233,7 +266,8 @@ class DataChannels(Generic[H]):
             channel.send(frame)
 
     def close(self) -> None:
-        """Stops the expiry timer and lets go of partial messages."""
+        """Sends what is batched, stops the expiry timer and lets go of partial messages."""
+        self._batcher.close()
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
