@@ -51,6 +51,14 @@ def _order(record: MailboxRecord) -> tuple[int, int]:
     return record.priority, record.seq
 
 
+def _uncancel() -> None:
+    """The caller's cancel was for the request just done, not for the task that runs
+    the next ones (``asyncio.timeout`` in a later handler counts cancellations)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        task.uncancel()
+
+
 class Scheduler:
     def __init__(
         self,
@@ -81,7 +89,7 @@ class Scheduler:
         self.by_key: dict[tuple[str, str], asyncio.Task[None]] = {}
         # Told (caller, request_id) of each request done with (the call's streams go).
         self.on_finished: Callable[[str, str], None] | None = None
-        self._cancelled: set[asyncio.Task[None]] = set()
+        self._cancelled: set[tuple[str, str]] = set()
         self.marks = CancelMarks()
         self._slot_freed = asyncio.Event()
         # A recovered request waiting to run alone, or running: no other rows meanwhile.
@@ -154,7 +162,7 @@ class Scheduler:
             if self._stopping:
                 self.mailbox.give_back(record)
                 return
-            await asyncio.wait({self._start_handler(record)})
+            await asyncio.wait({self._start_handler(record, chain=False)})
         finally:
             self._alone = None
             if not self._stopping and not self.mailbox.closed:
@@ -162,22 +170,40 @@ class Scheduler:
                 self._room = 0
                 self.mailbox.want(self.capacity - len(self.running) - len(self.ready))
 
-    def _start_handler(self, record: MailboxRecord) -> asyncio.Task[None]:
-        self.mailbox.started(record)  # before it runs (MBX-4 counts it from here)
-        task = asyncio.create_task(self._run_one(record))
+    def _start_handler(self, record: MailboxRecord, chain: bool = True) -> asyncio.Task[None]:
+        """A handler slot's task: it runs ``record``, then (``chain``) rows taken
+        ahead while there are any."""
+        task = asyncio.create_task(self._work(record, chain))
         self.running.add(task)
-        key = (record.caller, record.request_id)
-        self.by_key[key] = task
         task.add_done_callback(self._handler_done)
-        task.add_done_callback(lambda t: self._forget(key, t))
         return task
 
-    def _forget(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
-        if self.by_key.get(key) is task:
-            del self.by_key[key]
-        self._cancelled.discard(task)
+    async def _work(self, record: MailboxRecord, chain: bool) -> None:
+        """Rows run one after another in one task: a handler that does not wait ends
+        and the next starts in the same turn of the loop, so their answers leave
+        together (X-BATCH-1 packs them into one message) and no task is made per
+        request. A cancel by request (X-CALL-1) reaches the request the task is on:
+        ``by_key`` names a task only while it runs that request."""
+        task = asyncio.current_task()
+        assert task is not None
+        while True:
+            self.mailbox.started(record)  # before it runs (MBX-4 counts it from here)
+            key = (record.caller, record.request_id)
+            self.by_key[key] = task
+            try:
+                await self._run_one(record, key)
+            finally:
+                self._forget(key)
+            if not chain or self._stopping or self._alone is not None or not self.ready:
+                return
+            record = self.ready.popleft()
+            self._freed_one()
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        self.by_key.pop(key, None)
+        self._cancelled.discard(key)
         if self.on_finished is not None:
-            self.on_finished(*key)  # idempotent: called at the ack and at the task's end
+            self.on_finished(*key)  # idempotent: called at the ack and at the end
 
     def cancel(self, caller: str, request_id: str) -> str:
         """X-CALL-1: the caller gave up ``request_id``. Returns what it found:
@@ -186,8 +212,8 @@ class Scheduler:
         key = (caller, request_id)
         task = self.by_key.get(key)
         if task is not None and not task.done():
-            if task not in self._cancelled:
-                self._cancelled.add(task)
+            if key not in self._cancelled:
+                self._cancelled.add(key)
                 task.cancel()
             return "running"
         queued = self.mailbox.holds(caller, request_id) and task is None
@@ -203,24 +229,31 @@ class Scheduler:
         self._slot_freed.set()
         if self._alone is None and not self._stopping and not self.mailbox.closed:
             self._start_ready()
-            self._room += 1
-            # Asked in groups (one commit marks them) unless the handlers run dry.
-            if self._room * 2 >= max(1, self.ahead) or len(self.ready) < self.max_concurrent:
-                self.mailbox.want(self._room)
-                self._room = 0
+            self._freed_one()
 
-    async def _run_one(self, record: MailboxRecord) -> None:
+    def _freed_one(self) -> None:
+        """A request is done: room for one more row."""
+        if self._alone is not None or self._stopping or self.mailbox.closed:
+            return
+        self._room += 1
+        # Asked in groups (one commit marks them) unless the handlers run dry.
+        if self._room * 2 >= max(1, self.ahead) or len(self.ready) < self.max_concurrent:
+            self.mailbox.want(self._room)
+            self._room = 0
+
+    async def _run_one(self, record: MailboxRecord, key: tuple[str, str]) -> None:
         if self.marks.take((record.caller, record.request_id)):
             # Cancelled while queued: acked CANCELLED without running.
             self.counters["cancelled_queued"] += 1
             self._ack(record, self._cancelled_answer(record), lazy=False)
             return
         try:
-            answer = await self._process(record)
+            answer = await self._process(record, key)
         except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task in self._cancelled:
-                # Cancelled by its caller: done, with the stored answer CANCELLED.
+            if key in self._cancelled:
+                # Cancelled by its caller: done, with the stored answer CANCELLED; the
+                # task goes on with the next request.
+                _uncancel()
                 self.counters["cancelled_running"] += 1
                 self._ack(record, self._cancelled_answer(record), lazy=False)
                 return
@@ -255,7 +288,7 @@ class Scheduler:
             # rather than with the next request's commit, on that request's path.
             self.mailbox.flush_soon()
 
-    async def _process(self, record: MailboxRecord) -> bytes | None:
+    async def _process(self, record: MailboxRecord, key: tuple[str, str]) -> bytes | None:
         """Runs the handler and submits the ack; returns the answer to send (None for
         a tell, or a request dead-lettered here)."""
         env = RpcEnvelope()
@@ -268,15 +301,14 @@ class Scheduler:
             return None
         reply = await self.handling.handle(record, env)
         data = reply.SerializeToString() if env.direction == REQUEST else None
-        task = asyncio.current_task()
-        if task in self._cancelled:
+        if key in self._cancelled:
             # The handler swallowed its caller's cancel: still CANCELLED, not sent.
+            _uncancel()
             self.counters["cancelled_running"] += 1
             self._ack(record, self._cancelled_answer(record), lazy=False)
             return None
-        if task is not None:
-            # Acked: a cancel from here on finds nothing to stop.
-            self._forget((record.caller, record.request_id), task)
+        # Acked: a cancel from here on finds nothing to stop.
+        self._forget(key)
         # Submitted before the send, outside the requeue-on-stop and fault paths: a
         # request that ran is never put back. A crash before it commits redelivers
         # the request, as a crash during the handler would.

@@ -267,3 +267,87 @@ async def test_an_idle_actor_commits_its_ack_right_after_the_answer(
     await h.answer()
     await asyncio.wait_for(acks[0], 2)
     assert rows(h.box.path) == {}
+
+
+async def test_rows_taken_ahead_run_one_after_another_in_one_turn_of_the_loop(
+    gate: tuple[Gate, Harness],
+) -> None:
+    """A handler slot runs the rows taken ahead in one task, so handlers that do not
+    wait answer in the same turn of the loop (and X-BATCH-1 packs those answers)."""
+    actor, h = gate
+    actor.release.clear()
+    took = watch_takes(h)
+    turns = 0
+    loop = asyncio.get_running_loop()
+    ticking = True
+
+    def tick() -> None:
+        nonlocal turns
+        turns += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    answered_in: list[int] = []
+
+    async def capture(caller: str, ptype: int, data: bytes) -> None:
+        answered_in.append(turns)
+        h.answers.put_nowait(RpcEnvelope())
+
+    h.set_answer(capture)
+    h.start_scheduler()
+    for i in range(10):
+        await accept(h, f"r{i}")
+    await wait_until(took, lambda: len(h.scheduler.ready) == 9)
+    tick()
+    actor.release.set()
+    for _ in range(10):
+        await h.answer()
+    ticking = False
+    assert actor.ran == [f"r{i}" for i in range(10)]
+    assert len(set(answered_in)) == 1, answered_in
+
+
+class Cancellable(Actor):
+    """r1 waits until cancelled; the others time out within a second of their own."""
+
+    actr_type = "acme:cancellable:1.0"
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.timed_out: list[str] = []
+
+    @rpc("echo.v1.Echo.Say")
+    async def say(self, req: SayRequest, ctx: Context) -> SayReply:
+        if ctx.request_id == "r1":
+            self.entered.set()
+            await asyncio.Event().wait()
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.Event().wait()
+        except TimeoutError:
+            self.timed_out.append(ctx.request_id)
+        return SayReply(text=req.text)
+
+
+async def test_a_cancel_stops_its_request_and_not_the_next_on_the_same_task(
+    tmp_path: Path,
+) -> None:
+    actor = Cancellable()
+    h = await Harness.open(tmp_path, actor, max_concurrent_handlers=1)
+    try:
+        took = watch_takes(h)
+        h.start_scheduler()
+        for rid in ("r1", "r2", "r3"):
+            await accept(h, rid)
+        await asyncio.wait_for(actor.entered.wait(), 5)
+        await wait_until(took, lambda: len(h.scheduler.ready) == 2)
+        assert h.scheduler.cancel(id_text(CALLER), "r1") == "running"
+        # r1 is done CANCELLED (stored, not sent); r2 and r3 run on and their own
+        # timeouts work (the task's cancellation was r1's alone).
+        answers = [await h.answer(), await h.answer()]
+        assert [a.request_id for a in answers] == ["r2", "r3"]
+        assert all(not a.HasField("error") for a in answers)
+        assert actor.timed_out == ["r2", "r3"]
+        assert h.node.counters["cancelled_running"] == 1
+    finally:
+        await h.close()
