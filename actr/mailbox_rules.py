@@ -314,7 +314,7 @@ class MailboxCore:
     ) -> tuple[int, int]:
         pending = self._keys
         limits = self.limits
-        rows: list[tuple[Any, ...]] = []
+        rows: list[MailboxRecord] = []
         taken: list[int] = []
         for i in indexes:
             op: Enqueue = ops[i]
@@ -333,15 +333,19 @@ class MailboxCore:
             size += len(op.envelope)
             results[i] = _QUEUED
             taken.append(i)
+            # The record (attempts 0) is both the statement's row and the queue's entry.
             rows.append(
-                (
-                    self._next_seq,
-                    op.priority,
-                    op.caller,
-                    op.request_id,
-                    op.payload_type,
-                    op.envelope,
-                    op.now,
+                _Record(
+                    (
+                        self._next_seq,
+                        op.priority,
+                        op.caller,
+                        op.request_id,
+                        op.payload_type,
+                        op.envelope,
+                        0,
+                        op.now,
+                    )
                 )
             )
             self._next_seq += 1
@@ -354,10 +358,9 @@ class MailboxCore:
         returned: list[tuple[int]] | None = None
         inserted = execute_rows(
             db,
-            "INSERT OR IGNORE INTO messages (seq, priority, caller, request_id, payload_type,"
-            " envelope, accepted_at) SELECT * FROM (VALUES ",
+            f"INSERT OR IGNORE INTO messages ({COLUMNS}) SELECT * FROM (VALUES ",
             ") AS v WHERE NOT EXISTS (SELECT 1 FROM answers AS a WHERE a.caller = v.column3"
-            " AND a.request_id = v.column4 AND a.answered_at >= v.column7 - ?)",
+            " AND a.request_id = v.column4 AND a.answered_at >= v.column8 - ?)",
             rows,
             (window,),
         )
@@ -367,13 +370,10 @@ class MailboxCore:
             ).fetchall()
         # Into the queue in memory, in seq order.
         went_in = None if returned is None else {seq for (seq,) in returned}
-        for row in rows:
-            if went_in is None or row[0] in went_in:
-                seq, priority, caller, request_id, ptype, envelope, accepted_at = row
-                record = MailboxRecord(
-                    seq, priority, caller, request_id, ptype, envelope, 0, accepted_at
-                )
-                self.queue.add_new(record)
+        add = self.queue.add_new
+        for record in rows:
+            if went_in is None or record[0] in went_in:
+                add(record)
         if inserted < len(rows):
             # Rare: some were answered within the window. (A row queued by another
             # process cannot be the reason: the keys were reloaded when it committed,

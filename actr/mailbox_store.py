@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import IntEnum
@@ -340,7 +340,7 @@ def execute_rows(
     db: sqlite3.Connection,
     head: str,
     tail: str,
-    rows: list[tuple[Any, ...]],
+    rows: Sequence[tuple[Any, ...]],
     extra: tuple[Any, ...] = (),
     returned: list[Any] | None = None,
 ) -> int:
