@@ -2,10 +2,16 @@
 event loop leave as one data-channel message.
 
 aiortc spends ~80 µs of CPU per SCTP packet on each side and gives every message
-packets of its own, so 64 answers of ~150 bytes cost 64 packets one by one and
+packets of its own, so 64 requests of ~150 bytes cost 64 packets one by one and
 ~9 packed together. Only peers whose Hello lists ``batch`` get batch frames;
-``DataChannels`` decides per send (``takes``) and keeps order on the channel by
-flushing what is pending here before anything it sends itself.
+``DataChannels`` decides per send (``takes``, ``add``) and keeps order on the
+channel by flushing what is pending here before anything it sends itself.
+
+The first envelope of a turn on a channel is not held (``add`` says so and the
+caller sends it as it always did): a lone request or answer waits for nothing.
+Holding it too cost sequential calls ~0.4 ms of p50 between two processes here
+(an extra loop turn on each side, and on the callee the answer's packet went out
+after the ack commit scheduled in the same turn).
 """
 
 from __future__ import annotations
@@ -59,14 +65,21 @@ class Batcher:
         # DataChannels' own: a lone envelope leaves as the DC-3 frame it always was.
         self._fragmenters = fragmenters
         self._pending: dict[int, _Pending] = {}
+        # Channels that sent an envelope in this turn: the next ones wait for its end.
+        self._busy: set[int] = set()
         self._flush_handle: asyncio.Handle | None = None
 
     def takes(self, ptype: int, size: int, features: frozenset[str]) -> bool:
         """Whether an envelope of ``size`` bytes to a peer with ``features`` is batched."""
         return size <= self._max_envelope and ptype in BATCHABLE and BATCH in features
 
-    def add(self, ptype: int, channel: RTCDataChannel, data: bytes) -> None:
-        """Holds ``data`` for ``channel`` until the end of this loop turn."""
+    def add(self, ptype: int, channel: RTCDataChannel, data: bytes) -> bool:
+        """Holds ``data`` for ``channel`` until the end of this loop turn; False for
+        the first envelope of the turn on the channel, which the caller sends now."""
+        if ptype not in self._busy:
+            self._busy.add(ptype)
+            self._schedule()
+            return False
         pending = self._pending.get(ptype)
         entry = BATCH_ENTRY_SIZE + len(data)
         if pending is not None and (
@@ -80,6 +93,9 @@ class Batcher:
             pending = self._pending[ptype] = _Pending(channel)
         pending.envelopes.append(data)
         pending.size += entry
+        return True
+
+    def _schedule(self) -> None:
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self.flush_all)
 
@@ -109,7 +125,9 @@ class Batcher:
             counters["envelopes_batched"] += len(envelopes)
 
     def flush_all(self) -> None:
+        """The end of the turn: what is held leaves, and the next envelope goes at once."""
         self._flush_handle = None
+        self._busy.clear()
         for ptype in list(self._pending):
             self.flush(ptype)
 

@@ -1,13 +1,13 @@
 """The data channels of one connection (DC-1): four labels, one per payload type.
 
-``DataChannels`` adopts the channels either side opens (one per label from the
-peer, unknown labels closed), opens a missing one on first send, fragments
-outbound messages (DC-3) and waits while a channel holds more than the
-high-water mark (DC-5). Small envelopes to a peer whose Hello lists ``batch``
-share one message per channel and loop turn (X-BATCH-1, ``Batcher``). Inbound
+``DataChannels`` adopts the channels either side opens (one per label from the peer,
+unknown labels closed), opens a missing one on first send, fragments outbound
+messages (DC-3) and waits while a channel holds more than the high-water mark
+(DC-5). Small envelopes to a peer whose Hello lists ``batch`` sent on one channel in
+one loop turn, after its first, share one message (X-BATCH-1, ``Batcher``). Inbound
 frames from every channel go through one ``Reassembler`` (DC-4's bounds hold per
-connection, F2) whose partial messages expire on a timer of their own, not only
-when the next frame comes; batch frames are split and never reassembled.
+connection, F2) whose partial messages expire on a timer of their own, not only when
+the next frame comes; batch frames are split and never reassembled.
 
 The connection (``ChannelHost``, a ``Peer``) owns the lifecycle: it is told when a
 channel opens (RPC_RELIABLE open makes it ready) and when RPC_RELIABLE is lost.
@@ -238,11 +238,14 @@ class DataChannels(Generic[H]):
             channel = await self._channel_for(ptype)
         counters = self._counters
         high = self._config.high_water
-        # X-BATCH-1: sent at the end of this loop turn, with whatever else is sent
-        # on this channel meanwhile; over the high-water mark, DC-5's wait below.
+        # X-BATCH-1: after the first of a turn on this channel, held to the end of
+        # the turn with whatever else is sent on it; over the high-water mark, DC-5.
         batcher = self._batcher
-        if channel.bufferedAmount <= high and batcher.takes(ptype, len(data), host.features):
-            batcher.add(ptype, channel, data)
+        if (
+            channel.bufferedAmount <= high
+            and batcher.takes(ptype, len(data), host.features)
+            and batcher.add(ptype, channel, data)
+        ):
             counters["messages_sent"] += 1
             return
         # What is pending on this channel was sent first: it leaves first.

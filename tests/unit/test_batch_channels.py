@@ -98,7 +98,7 @@ async def test_xbatch1_a_peer_without_the_feature_gets_one_dc3_frame_per_envelop
     assert link.sent["batches_sent"] == 0 and link.received["batches_received"] == 0
 
 
-async def test_xbatch1_envelopes_sent_in_one_turn_to_a_batch_peer_arrive_as_one_message(
+async def test_xbatch1_envelopes_sent_in_one_turn_to_a_batch_peer_share_one_message(
     link: Link,
 ) -> None:
     link.sender.got_hello(FEATURES, 0)
@@ -106,16 +106,18 @@ async def test_xbatch1_envelopes_sent_in_one_turn_to_a_batch_peer_arrive_as_one_
     sent = [envelope(i) for i in range(64)]
     await asyncio.gather(*(link.sender.send(RELIABLE, e) for e in sent))
     assert await link.take(64) == [(RELIABLE, e) for e in sent]  # delivered in order
-    ((ptype, frame),) = link.frames
-    assert ptype == RELIABLE and is_batch(frame) and split_batch(frame) == sent
-    assert link.sent["frames_sent"] - frames_before == 1
+    # The first of the turn left at once, as it always did; the 63 after it in one batch.
+    (_, first), (ptype, batch) = link.frames
+    assert first == HEADER.pack(1, 0, 1) + sent[0]
+    assert ptype == RELIABLE and is_batch(batch) and split_batch(batch) == sent[1:]
+    assert link.sent["frames_sent"] - frames_before == 2
     assert link.sent["messages_sent"] - messages_before == 64
-    assert (link.sent["batches_sent"], link.sent["envelopes_batched"]) == (1, 64)
+    assert (link.sent["batches_sent"], link.sent["envelopes_batched"]) == (1, 63)
     assert link.received["batches_received"] == 1
-    # A lone envelope leaves as the plain DC-3 frame it always was; a batch took no msg_id.
+    # A lone envelope waits for nothing and is today's DC-3 frame; a batch took no msg_id.
     await link.sender.send(RELIABLE, b"alone")
     assert await link.take(1) == [(RELIABLE, b"alone")]
-    assert link.frames[-1] == (RELIABLE, HEADER.pack(1, 0, 1) + b"alone")
+    assert link.frames[-1] == (RELIABLE, HEADER.pack(2, 0, 1) + b"alone")
     assert link.sent["batches_sent"] == 1
 
 
@@ -123,16 +125,19 @@ async def test_xbatch1_each_channel_batches_its_own_and_stream_channels_never(
     link: Link,
 ) -> None:
     link.sender.got_hello(FEATURES, 0)
-    sends = [(RELIABLE, b"r0"), (SIGNAL, b"s0"), (STREAM, b"c0"), (RELIABLE, b"r1")]
-    sends += [(SIGNAL, b"s1"), (STREAM, b"c1")]
+    sends = [
+        (pt, b"%s%d" % (tag, i))
+        for i in range(3)
+        for pt, tag in ((RELIABLE, b"r"), (SIGNAL, b"s"), (STREAM, b"c"))
+    ]
     await asyncio.gather(*(link.sender.send(pt, e) for pt, e in sends))
     got = await link.take(len(sends))
     for pt in (RELIABLE, SIGNAL, STREAM):  # in order on each channel
         assert [e for p, e in got if p == pt] == [e for p, e in sends if p == pt]
     batches = sorted((pt, split_batch(f)) for pt, f in link.frames if is_batch(f))
-    assert batches == [(RELIABLE, [b"r0", b"r1"]), (SIGNAL, [b"s0", b"s1"])]
+    assert batches == [(RELIABLE, [b"r1", b"r2"]), (SIGNAL, [b"s1", b"s2"])]
     assert [f for pt, f in link.frames if pt == STREAM] == [
-        HEADER.pack(i, 0, 1) + e for i, e in enumerate([b"c0", b"c1"])
+        HEADER.pack(i, 0, 1) + b"c%d" % i for i in range(3)
     ]
 
 
@@ -140,19 +145,18 @@ async def test_xbatch1_order_kept_around_multi_frame_and_larger_messages(link: L
     link.sender.got_hello(FEATURES, 0)
     big = bytes(range(256)) * 800  # 204,800 bytes: four DC-3 fragments
     medium = envelope(99, MAX_BATCHED_ENVELOPE + 1)  # one frame, too large to batch
-    sends = [envelope(1), envelope(2), big, envelope(3), medium, envelope(4)]
-    await asyncio.gather(*(link.sender.send(RELIABLE, e) for e in sends))
-    assert await link.take(len(sends)) == [(RELIABLE, e) for e in sends]
+    e = [envelope(i) for i in range(7)]
+    sends = [e[0], e[1], e[2], big, e[3], e[4], medium, e[5]]
+    await asyncio.gather(*(link.sender.send(RELIABLE, m) for m in sends))
+    assert await link.take(len(sends)) == [(RELIABLE, m) for m in sends]
     frames = [f for _, f in link.frames]
-    assert [is_batch(f) for f in frames] == [True] + [False] * 7
-    assert split_batch(frames[0]) == [envelope(1), envelope(2)]
-    assert [HEADER.unpack_from(f)[1:] for f in frames[1:5]] == [(i, 4) for i in range(4)]
-    # What was pending alone when a larger message came left as a plain frame first.
-    assert frames[5:] == [
-        HEADER.pack(2, 0, 1) + envelope(3),
-        HEADER.pack(3, 0, 1) + medium,
-        HEADER.pack(4, 0, 1) + envelope(4),
-    ]
+    assert [is_batch(f) for f in frames] == [False, True] + [False] * 4 + [True, False, False]
+    # What was held when a larger message came left before it.
+    assert frames[0] == HEADER.pack(1, 0, 1) + e[0]
+    assert split_batch(frames[1]) == [e[1], e[2]]
+    assert [HEADER.unpack_from(f) for f in frames[2:6]] == [(2, i, 4) for i in range(4)]
+    assert split_batch(frames[6]) == [e[3], e[4]]
+    assert frames[7:] == [HEADER.pack(3, 0, 1) + medium, HEADER.pack(4, 0, 1) + e[5]]
 
 
 async def test_xbatch1_malformed_batches_are_counted_and_dropped(link: Link) -> None:
@@ -238,22 +242,24 @@ async def test_xbatch1_pending_bytes_and_entries_are_capped(
 ) -> None:
     data, channel, counters = fake
     per_batch = MAX_PENDING_BYTES // (4 + MAX_BATCHED_ENVELOPE)  # 3 at the 4 KiB maximum
-    sent = [envelope(i, MAX_BATCHED_ENVELOPE) for i in range(3 * per_batch)]
+    sent = [envelope(i, MAX_BATCHED_ENVELOPE) for i in range(1 + 3 * per_batch)]
     for e in sent:  # one loop turn: a batched send never suspends
         await data.send(RELIABLE, e)
-    assert len(channel.sent) == 2  # the cap was passed twice: flushed at once
-    frames = await flushed(channel, 3)  # and the rest at the end of the turn
-    assert [split_batch(f) for f in frames] == [
-        sent[i : i + per_batch] for i in range(0, len(sent), per_batch)
+    assert len(channel.sent) == 3  # the first at once, then the cap was passed twice
+    frames = await flushed(channel, 4)  # and the rest at the end of the turn
+    assert frames[0] == HEADER.pack(0, 0, 1) + sent[0]
+    assert [split_batch(f) for f in frames[1:]] == [
+        sent[i : i + per_batch] for i in range(1, len(sent), per_batch)
     ]
     assert all(len(f) <= 8 + MAX_PENDING_BYTES for f in frames)
     channel.sent.clear()
-    tiny = [b"%d" % i for i in range(MAX_BATCH_ENTRIES + 10)]
+    tiny = [b"%d" % i for i in range(1 + MAX_BATCH_ENTRIES + 10)]
     for e in tiny:
         await data.send(RELIABLE, e)
-    frames = await flushed(channel, 2)
-    assert [len(split_batch(f)) for f in frames] == [MAX_BATCH_ENTRIES, 10]
-    assert counters["envelopes_batched"] == len(sent) + len(tiny)
+    frames = await flushed(channel, 3)
+    assert frames[0] == HEADER.pack(1, 0, 1) + tiny[0]
+    assert [len(split_batch(f)) for f in frames[1:]] == [MAX_BATCH_ENTRIES, 10]
+    assert counters["envelopes_batched"] == len(sent) - 1 + len(tiny) - 1
     assert counters["batches_sent"] == 5
 
 
@@ -261,16 +267,21 @@ async def test_dc5_xbatch1_over_the_high_water_mark_pending_goes_and_the_send_wa
     fake: tuple[DataChannels[Any], FakeChannel, Counter[str]],
 ) -> None:
     data, channel, counters = fake
-    await data.send(RELIABLE, b"first")  # pending
+    await data.send(RELIABLE, b"first")  # sent at once
+    await data.send(RELIABLE, b"second")  # held to the end of the turn
+    assert channel.sent == [HEADER.pack(0, 0, 1) + b"first"]
     channel.bufferedAmount = 100_001
-    second = asyncio.ensure_future(data.send(RELIABLE, b"second"))
-    # DC-5: what was pending leaves now (before "second"), and "second" waits.
-    assert await flushed(channel, 1) == [HEADER.pack(0, 0, 1) + b"first"]
-    assert not second.done()
+    third = asyncio.ensure_future(data.send(RELIABLE, b"third"))
+    # DC-5: what was held leaves now (before "third"), and "third" waits.
+    assert await flushed(channel, 2) == [
+        HEADER.pack(0, 0, 1) + b"first",
+        HEADER.pack(1, 0, 1) + b"second",
+    ]
+    assert not third.done()
     channel.bufferedAmount = 0
     channel.emit("bufferedamountlow")
-    await asyncio.wait_for(second, 5)
-    assert channel.sent == [HEADER.pack(0, 0, 1) + b"first", HEADER.pack(1, 0, 1) + b"second"]
+    await asyncio.wait_for(third, 5)
+    assert channel.sent[2:] == [HEADER.pack(2, 0, 1) + b"third"]
     assert counters["batches_sent"] == 0
 
 
@@ -282,18 +293,18 @@ async def test_xbatch1_a_failed_flush_is_counted_not_raised(
     errors: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, ctx: errors.append(ctx))
     try:
+        for e in (b"one", b"two", b"three"):
+            await data.send(RELIABLE, e)
         channel.failing = True  # the channel closed after the sends were taken
-        await data.send(RELIABLE, b"one")
-        await data.send(RELIABLE, b"two")
         # Callbacks run in order: once this one ran, so did the flush scheduled before.
         done = loop.create_future()
         loop.call_soon(done.set_result, None)
         await done
         assert counters["batch_send_failed"] == 1
-        assert (counters["batches_sent"], counters["frames_sent"]) == (0, 0)
+        assert (counters["batches_sent"], counters["frames_sent"]) == (0, 1)
         channel.failing = False
-        await data.send(RELIABLE, b"three")
-        assert await flushed(channel, 1) == [HEADER.pack(0, 0, 1) + b"three"]
+        await data.send(RELIABLE, b"four")  # the first of a new turn: at once
+        assert channel.sent == [HEADER.pack(0, 0, 1) + b"one", HEADER.pack(1, 0, 1) + b"four"]
     finally:
         loop.set_exception_handler(None)
     assert errors == []
@@ -303,11 +314,11 @@ async def test_xbatch1_close_sends_what_is_pending(
     fake: tuple[DataChannels[Any], FakeChannel, Counter[str]],
 ) -> None:
     data, channel, counters = fake
-    await data.send(RELIABLE, b"last")
-    assert counters["messages_sent"] == 1
-    await data.send(RELIABLE, b"words")
+    for e in (b"first", b"last", b"words"):
+        await data.send(RELIABLE, e)
+    assert counters["messages_sent"] == 3
     data.close()
-    assert [split_batch(f) for f in channel.sent] == [[b"last", b"words"]]
+    assert [split_batch(f) for f in channel.sent[1:]] == [[b"last", b"words"]]
     assert counters["batches_sent"] == 1
 
 
