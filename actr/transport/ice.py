@@ -6,15 +6,17 @@ reaches into aioice, which has no API for them:
   (aioice leaves out 127.0.0.1, which loopback tests and single-host setups need);
 - ``set_consent``: how often ICE consent is checked and how many misses mean the
   peer is gone (RFC 7675; aiortc sends no SCTP heartbeats, so this is how a dead
-  peer shows up).
+  peer shows up);
+- ``set_receive_buffer``: the SO_RCVBUF aioice gives its UDP sockets.
 
-Both patch aioice module state, so they hold for every connection in the process.
+All patch aioice module state, so they hold for every connection in the process.
 ``selected_pair`` reads aioice's nominated pair, which aiortc does not expose.
 """
 
 from __future__ import annotations
 
 import aioice.ice
+import aioice.turn
 from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnection
 
 from actr.protocol.actr_pb2 import RegisterOk
@@ -26,6 +28,7 @@ __all__ = [
     "rtc_configuration",
     "selected_pair",
     "set_consent",
+    "set_receive_buffer",
 ]
 
 _host_addresses_override: list[str] | None = None
@@ -52,11 +55,18 @@ def set_consent(interval: float, failures: int) -> None:
     aioice.ice.CONSENT_FAILURES = failures
 
 
+def set_receive_buffer(size: int) -> None:
+    """SO_RCVBUF for the UDP sockets aioice opens from now on (host and TURN)."""
+    aioice.turn.UDP_SOCKET_BUFFER_SIZE = size
+
+
 def apply_process_settings(config: TransportConfig) -> None:
-    """The process-wide part of ``config``: host addresses (if given) and consent."""
+    """The process-wide part of ``config``: host addresses (if given), consent and
+    the UDP receive buffer."""
     if config.host_addresses is not None:
         restrict_host_addresses(config.host_addresses)
     set_consent(config.consent_interval, config.consent_failures)
+    set_receive_buffer(config.udp_receive_buffer)
 
 
 def rtc_configuration(config: TransportConfig, registration: RegisterOk | None) -> RTCConfiguration:
