@@ -20,11 +20,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from actr.errors import ResourceExhausted
 from actr.mailbox_journal import StartJournal
-from actr.mailbox_ops import Dequeue, MailboxLimits, Op, Prune, Requeue
+from actr.mailbox_ops import Ack, Dequeue, Enqueue, MailboxLimits, Op, Prune, Requeue
 from actr.mailbox_rules import MailboxCore
 from actr.mailbox_store import MailboxRecord
 from actr.sqlite_thread import InlineSqlite, SqliteConnection
@@ -238,6 +238,17 @@ class Batches:
             log.exception("backpressure_hook_failed")
         served: list[MailboxRecord] = []
         for (op, sink), result in zip(batch, results, strict=True):
+            kind = type(op)
+            if kind is Enqueue or kind is Ack:
+                # The common case, inline: their sinks are their callers' futures.
+                if type(result) is ResourceExhausted:
+                    self.counters["refused_full"] += 1
+                    _deliver(sink, result)
+                else:
+                    fut = cast(asyncio.Future[Any], sink)
+                    if not fut.done():
+                        fut.set_result(result)
+                continue
             if sink is _push:
                 served += result
                 continue

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import chain
 from typing import Any, NamedTuple
 
 
@@ -360,7 +361,7 @@ def execute_rows(
             continue
         sql = _rows_sql(head, tail, width, size)
         while len(rows) - start >= size:
-            params = [v for row in rows[start : start + size] for v in row]
+            params = list(chain.from_iterable(rows[start : start + size]))
             params.extend(extra)
             cur = db.execute(sql, params)
             if returned is not None:
