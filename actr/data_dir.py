@@ -35,6 +35,8 @@ OWN_FILES = (
     "mailbox.db-wal",
     "mailbox.db-shm",
     "mailbox.db-journal",
+    "mailbox.db.started",  # actr/mailbox_journal.py
+    "mailbox.db.started.tmp",
     "identity.pb",
     "identity.tmp",
     LOCK_NAME,
