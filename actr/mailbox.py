@@ -276,6 +276,7 @@ class Mailbox(Batches):
     async def requeue(self, record: MailboxRecord, *, started: bool = True) -> None:
         """Puts an in-flight row back (the runtime stops before answering it). A row
         whose handler never ran gives its attempt back: it failed nothing."""
+        self._left_flight(record, started)
         await self._submit(Requeue(record, started))
 
     async def fail(self, record: MailboxRecord, reason: str) -> bool:

@@ -122,6 +122,7 @@ class Batches:
         flight, and the next start's recovery requeues it."""
         if self._db_closed:
             return
+        self._left_flight(record, started=False)
 
         def done(result: Any) -> None:
             if isinstance(result, BaseException):
@@ -131,9 +132,12 @@ class Batches:
         if not self._scheduled:
             self._schedule()
 
-    def _left_flight(self, record: MailboxRecord) -> None:
+    def _left_flight(self, record: MailboxRecord, started: bool = True) -> None:
         if self.journal is not None:
-            self.journal.done(record.seq)
+            if started:
+                self.journal.done(record.seq)
+            else:  # its attempt is given back: that attempt number comes again
+                self.journal.release(record.seq)
 
     def _schedule(self) -> None:
         self._scheduled = True
@@ -168,6 +172,15 @@ class Batches:
                 if self.checkpointer is not None:
                     self.checkpointer.committed()
                     self.checkpointer.catch_up(self._db.db)
+                if (
+                    not self._scheduled
+                    and self._want
+                    and self._consumer is not None
+                    and self._core.queue.has_ready()
+                ):
+                    # The take stopped short (at a row a dead process left in flight,
+                    # which comes alone): the next batch takes it, as _done_busy does.
+                    self._schedule()
             return
         self._busy = True
         self._db.submit(self._core.apply, ops).add_done_callback(

@@ -30,6 +30,10 @@ __all__ = ["ENTRY", "StartJournal", "journal_path"]
 log = logging.getLogger(__name__)
 
 ENTRY = struct.Struct(">QI")  # seq, attempt (the row's attempts when handed out)
+# An entry with this bit set in its attempt withdraws the entry without it: the row
+# was given back unstarted with its attempt (``release``), so that attempt number
+# will be handed out again.
+RELEASED = 0x8000_0000
 
 
 def journal_path(mailbox: Path) -> Path:
@@ -45,6 +49,7 @@ class StartJournal:
         self._fd = self._open(path, truncate=True)
         self._size = 0
         self.rewrites = 0
+        self.failed = False  # a write failed: the file is gone, recovery counts all
 
     @staticmethod
     def _open(path: Path, *, truncate: bool) -> int:
@@ -60,23 +65,46 @@ class StartJournal:
         except FileNotFoundError:
             return None
         whole = len(data) - len(data) % ENTRY.size
-        return {ENTRY.unpack_from(data, i) for i in range(0, whole, ENTRY.size)}
+        entries = [ENTRY.unpack_from(data, i) for i in range(0, whole, ENTRY.size)]
+        started = {(seq, attempt) for seq, attempt in entries if not attempt & RELEASED}
+        released = {(seq, attempt & ~RELEASED) for seq, attempt in entries if attempt & RELEASED}
+        return started - released
 
     def started(self, seq: int, attempt: int) -> None:
         """Records that a handler is about to run this row (before it runs)."""
-        os.write(self._fd, ENTRY.pack(seq, attempt))
-        self._live[seq] = attempt
-        self._size += ENTRY.size
-        if self._size > self.max_bytes:
-            self._rewrite()
+        self.started_many([(seq, attempt)])
 
     def started_many(self, rows: list[tuple[int, int]]) -> None:
-        """``started`` for several rows, in one write."""
-        os.write(self._fd, b"".join(ENTRY.pack(seq, attempt) for seq, attempt in rows))
+        """``started`` for several rows, in one write. Never raises (below)."""
         self._live.update(rows)
-        self._size += ENTRY.size * len(rows)
-        if self._size > self.max_bytes:
-            self._rewrite()
+        self._write(b"".join(ENTRY.pack(seq, attempt) for seq, attempt in rows))
+
+    def release(self, seq: int) -> None:
+        """A row recorded as started goes back unstarted, its attempt given back (a
+        pulled row requeued unrun): its entry must not match its next hand-out."""
+        attempt = self._live.pop(seq, None)
+        if attempt is not None:
+            self._write(ENTRY.pack(seq, attempt | RELEASED))
+
+    def holds(self, seq: int) -> bool:
+        return seq in self._live
+
+    def _write(self, data: bytes) -> None:
+        """Appends; a failure (disk full, I/O error) must not stop a handler or a
+        batch: the file is removed instead, so the next start counts every in-flight
+        row as started (the cautious reading), and nothing more is written."""
+        if self.failed:
+            return
+        try:
+            os.write(self._fd, data)
+            self._size += len(data)
+            if self._size > self.max_bytes:
+                self._rewrite()
+        except OSError as e:
+            self.failed = True
+            log.error("start_journal_failed path=%s error=%r counting=all_in_flight", self.path, e)
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
 
     def done(self, seq: int) -> None:
         """The row left flight (acked, put back, failed, buried): its entry is only

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,17 @@ AnswerFn = Callable[[str, int, bytes], Awaitable[None]]
 
 def _order(record: MailboxRecord) -> tuple[int, int]:
     return record.priority, record.seq
+
+
+def _context_changed(before: contextvars.Context) -> bool:
+    """Whether a context variable's value differs from ``before`` (identity)."""
+    now = contextvars.copy_context()
+    if len(now) != len(before):
+        return True
+    return any(before.get(var, _UNSET) is not value for var, value in now.items())
+
+
+_UNSET = object()
 
 
 def _uncancel() -> None:
@@ -94,6 +106,7 @@ class Scheduler:
         self._slot_freed = asyncio.Event()
         # A recovered request waiting to run alone, or running: no other rows meanwhile.
         self._alone: asyncio.Task[None] | None = None
+        self._alone_unstarted: MailboxRecord | None = None  # its task has not begun
         self._started = False
         self._stopping = False
 
@@ -118,6 +131,10 @@ class Scheduler:
             self._alone.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._alone
+        if self._alone_unstarted is not None:
+            # Cancelled before its first step: its own give-back never ran.
+            self.mailbox.give_back(self._alone_unstarted)
+            self._alone_unstarted, self._alone = None, None
         if self.running:
             await asyncio.wait(self.running, timeout=self.stop_grace)
             for task in list(self.running):
@@ -129,6 +146,7 @@ class Scheduler:
         box = self.mailbox
         if len(batch) == 1 and box.recovered(batch[0]):
             box.withdraw()  # nothing beside it until it is done
+            self._alone_unstarted = batch[0]
             self._alone = asyncio.ensure_future(self._run_recovered(batch[0]))
             return
         for record in batch:
@@ -150,6 +168,7 @@ class Scheduler:
         Handlers already running get ``stop_grace`` to finish first; one still
         running then (it may wait for a request queued behind this one) runs on
         beside it rather than stall the actor."""
+        self._alone_unstarted = None
         try:
             try:
                 with contextlib.suppress(TimeoutError):
@@ -190,11 +209,17 @@ class Scheduler:
             self.mailbox.started(record)  # before it runs (MBX-4 counts it from here)
             key = (record.caller, record.request_id)
             self.by_key[key] = task
+            before = contextvars.copy_context()  # O(1): an immutable mapping's snapshot
             try:
                 await self._run_one(record, key)
             finally:
                 self._forget(key)
             if not chain or self._stopping or self._alone is not None or not self.ready:
+                return
+            if _context_changed(before):
+                # The handler left a context variable set (request-scoped logging
+                # bindings, say): the next request gets a task, and a context, of
+                # its own, as it would have without chaining.
                 return
             record = self.ready.popleft()
             self._freed_one()
@@ -261,6 +286,8 @@ class Scheduler:
             await asyncio.shield(self.mailbox.requeue(record))
             raise
         except Exception as e:
+            if key in self._cancelled:
+                _uncancel()  # a caller's cancel this request consumed, not the next's
             # A fault of the runtime, not of the handler (its errors are answers). Left
             # in flight, the request would wait for a restart and its caller's retries
             # be refused as pending: it goes again until it has failed max_attempts

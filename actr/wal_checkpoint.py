@@ -42,6 +42,8 @@ class Checkpointer:
         self.interval = interval
         self.checkpoints = 0
         self.failures = 0
+        self.dead = False  # the thread could not start: SQLite checkpoints again
+        self._fallback = False
         self._since = 0  # commits since the last nudge to the thread
         self._dirty = False
         self._caught_up = True  # the loop's connection owes no catch-up checkpoint
@@ -65,6 +67,14 @@ class Checkpointer:
     def catch_up(self, db: sqlite3.Connection) -> None:
         """On the loop's connection, after a commit: copies the frames committed since
         the thread's last checkpoint, so that the next commit restarts the WAL."""
+        if self.dead:
+            if not self._fallback:
+                # Without the thread nothing would checkpoint and the WAL would grow
+                # without bound: SQLite's automatic checkpoint (on this loop) again.
+                self._fallback = True
+                db.execute("PRAGMA wal_autocheckpoint=1000")
+                log.error("wal_checkpoint_thread_dead path=%s fallback=autocheckpoint", self.path)
+            return
         if self._caught_up or self._until_restart > 0:
             return
         self._caught_up = True
@@ -76,9 +86,14 @@ class Checkpointer:
             log.warning("wal_catch_up_failed path=%s error=%r", self.path, e)
 
     def _run(self) -> None:
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         try:
+            db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA busy_timeout=1000")
+        except Exception as e:
+            log.error("wal_checkpoint_thread_failed path=%s error=%r", self.path, e)
+            self.dead = True
+            return
+        try:
             while True:
                 self._wake.wait(self.interval)
                 self._wake.clear()
@@ -97,6 +112,7 @@ class Checkpointer:
                     self.failures += 1
                     log.warning("wal_checkpoint_failed path=%s error=%r", self.path, e)
         finally:
+            self.dead = not self._stop  # ended by anything but close(): fall back
             db.close()
 
     def close(self) -> None:

@@ -351,3 +351,17 @@ async def test_a_cancel_stops_its_request_and_not_the_next_on_the_same_task(
         assert h.node.counters["cancelled_running"] == 1
     finally:
         await h.close()
+
+
+def test_a_released_entry_withdraws_its_start(tmp_path: Path) -> None:
+    """A row pulled (journaled) and given back unrun gets its attempt back; the
+    release entry keeps the old start from matching its next hand-out."""
+    path = tmp_path / "m.db.started"
+    journal = StartJournal(path)
+    journal.started(5, 1)
+    journal.release(5)
+    journal.started(6, 2)
+    journal.release(7)  # not started: nothing written
+    journal.close()
+    assert StartJournal.read(path) == {(6, 2)}
+    assert path.stat().st_size == 3 * ENTRY.size

@@ -44,3 +44,18 @@ async def test_power_durability_leaves_checkpoints_to_its_thread(tmp_path: Path)
         assert box.checkpointer is None  # its commits are off the loop already
     finally:
         await box.close()
+
+
+async def test_if_the_checkpoint_thread_cannot_start_sqlite_checkpoints_again(
+    tmp_path: Path,
+) -> None:
+    box = await Mailbox.open(tmp_path / "mailbox.db")
+    try:
+        assert box.checkpointer is not None
+        box.checkpointer.close()
+        box.checkpointer.dead = True  # as if its connection had failed
+        await box.enqueue(caller="c", request_id="r", priority=1, payload_type=0, envelope=b"e")
+        (auto,) = (await box.connection.execute("PRAGMA wal_autocheckpoint"))[0]
+        assert auto == 1000  # the WAL does not grow without bound
+    finally:
+        await box.close()
