@@ -13,11 +13,11 @@ import sqlite3
 from pathlib import Path
 
 from actr import Actor, Context, rpc
-from actr.identity import id_text
+from actr.inbound import HIGH
 from actr.mailbox import Mailbox, MailboxRecord
 from examples.echo_pb2 import SayReply, SayRequest
-from tests.unit.node_harness import CALLER, Harness
-from tests.unit.test_scheduler_ahead import wait_until, watch_takes
+from tests.unit.node_harness import Harness
+from tests.unit.test_scheduler_ahead import accept, wait_until, watch_takes
 
 VAR: contextvars.ContextVar[str] = contextvars.ContextVar("review_var", default="")
 
@@ -205,8 +205,6 @@ async def test_a_recovered_row_behind_rows_of_the_same_batch_is_taken_without_th
     """queue.take stops at a recovered row when it already took rows; the next batch
     takes it at once (not at the next poll for other processes' rows, 2 s here), and
     it runs beside the long handler after the stop grace. Room accounting holds."""
-    from actr.inbound import HIGH, Accept
-    from actr.protocol.actr_pb2 import Direction, PayloadType, RpcEnvelope
 
     first = await Harness.open(tmp_path, Echo(), max_concurrent_handlers=2)
     await first.accept("s")
@@ -216,16 +214,7 @@ async def test_a_recovered_row_behind_rows_of_the_same_batch_is_taken_without_th
     actor = Slow()
     h = await Harness.open(tmp_path, actor, max_concurrent_handlers=2, stop_grace=0.05)
     try:
-        env = RpcEnvelope(
-            route_key="echo.v1.Echo.Say",
-            request_id="long",
-            timeout_ms=10_000,
-            direction=Direction.DIRECTION_REQUEST,
-            payload=SayRequest(text="x").SerializeToString(),
-        )
-        await h.node.inbound._accept(
-            id_text(CALLER), Accept(env, env.SerializeToString(), HIGH, PayloadType.RPC_SIGNAL)
-        )
+        await accept(h, "long", HIGH)
         h.box.poll_interval = 2.0  # the only thing that brings "s" (below)
         h.start_scheduler()
         t0 = asyncio.get_running_loop().time()
