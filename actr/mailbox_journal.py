@@ -86,9 +86,6 @@ class StartJournal:
         if attempt is not None:
             self._write(ENTRY.pack(seq, attempt | RELEASED))
 
-    def holds(self, seq: int) -> bool:
-        return seq in self._live
-
     def _write(self, data: bytes) -> None:
         """Appends; a failure (disk full, I/O error) must not stop a handler or a
         batch: the file is removed instead, so the next start counts every in-flight

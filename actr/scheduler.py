@@ -8,8 +8,9 @@ free handlers, so one commit marks several and a handler that ends starts the
 next without waiting for one; a row is recorded in the start journal
 (``Mailbox.started``) right before its handler runs, and only a started row counts
 a failure if the process dies (MBX-4). The database's order decides (MBX-2: HIGH
-first, then FIFO), among the rows taken ahead too. A handler's ack is submitted before its answer is
-sent, and commits with the next batch while the next handler starts. A request its
+first, then FIFO), among the rows taken ahead too. A handler's ack is submitted
+before its answer is sent, and commits with the next batch while the next handler
+starts (at once when there is nothing else to do). A request its
 process died with (``Mailbox.recovered``) runs with nothing beside it, so that if
 it is what kills the process only its own attempts count.
 
