@@ -216,6 +216,9 @@ class Node(CallApi):
             self.counters,
             max_concurrent=self.config.max_concurrent_handlers,
             stop_grace=self.config.stop_grace,
+            # An fsync per commit: taking more rows per commit pays (64 in flight,
+            # one handler: ~2,700 -> ~3,500 round trips/s measured).
+            ahead=64 if self.config.mailbox.durability == "power" else 16,
         )
         self.scheduler.on_finished = self.stream_calls.finished
 

@@ -16,7 +16,7 @@ import pytest
 from actr import Actor, Context, rpc
 from actr.identity import id_text
 from actr.inbound import HIGH, NORMAL, Accept
-from actr.mailbox import Mailbox, MailboxRecord
+from actr.mailbox import Mailbox, MailboxLimits, MailboxRecord
 from actr.mailbox_journal import ENTRY, StartJournal, journal_path
 from actr.protocol.actr_pb2 import Direction, PayloadType, RpcEnvelope
 from examples.echo_pb2 import SayReply, SayRequest
@@ -365,3 +365,14 @@ def test_a_released_entry_withdraws_its_start(tmp_path: Path) -> None:
     journal.close()
     assert StartJournal.read(path) == {(6, 2)}
     assert path.stat().st_size == 3 * ENTRY.size
+
+
+@pytest.mark.parametrize(("durability", "ahead"), [("process", 16), ("power", 64)])
+async def test_rows_taken_ahead_by_durability(tmp_path: Path, durability: str, ahead: int) -> None:
+    """With an fsync per commit ("power") the scheduler takes more rows per commit."""
+    h = await Harness.open(tmp_path, Gate(), mailbox=MailboxLimits(durability=durability))
+    try:
+        assert h.scheduler.ahead == ahead
+        assert h.scheduler.capacity == 1 + ahead
+    finally:
+        await h.close()
