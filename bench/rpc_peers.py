@@ -29,6 +29,17 @@ sys.path.insert(0, str(ROOT))
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 
 from actr.transport import restrict_host_addresses  # noqa: E402
+from actr.transport.config import TransportConfig  # noqa: E402
+from actr.transport.ice import set_receive_buffer  # noqa: E402
+
+
+def _raw_sockets() -> None:
+    """Raw aiortc on loopback with the same UDP receive buffer actr's sockets get:
+    with aioice's own 256 KiB a burst of one-way messages loses datagrams and SCTP
+    stalls on its retransmission timer, and the baseline would measure that."""
+    restrict_host_addresses(["127.0.0.1"])
+    set_receive_buffer(TransportConfig().udp_receive_buffer)
+
 
 PAYLOAD = b"x" * 100
 HIGH_WATER = 1024 * 1024
@@ -98,7 +109,7 @@ def _echo_on(ch: RTCDataChannel) -> None:
 
 async def raw_child(many: bool) -> None:
     """Answers offers read from stdin, one a line, and echoes (b"O..." is one-way)."""
-    restrict_host_addresses(["127.0.0.1"])
+    _raw_sockets()
     loop = asyncio.get_running_loop()
     pcs: list[RTCPeerConnection] = []
     print("ready", flush=True)
@@ -140,7 +151,7 @@ async def _raw_connect(child: subprocess.Popen[str]) -> tuple[RTCPeerConnection,
 
 
 async def bench_raw(calls: int, inflight: int, oneway: int) -> dict[str, float]:
-    restrict_host_addresses(["127.0.0.1"])
+    _raw_sockets()
     child = _child("--raw-echo")
     assert await _line(child) == "ready\n"
     pc, ch = await _raw_connect(child)
@@ -189,7 +200,7 @@ async def bench_raw(calls: int, inflight: int, oneway: int) -> dict[str, float]:
 async def raw_first_calls(rounds: int) -> list[float]:
     """Seconds from a new peer connection to the answer of its first round trip (the
     echo process already running: as an actr daemon would be)."""
-    restrict_host_addresses(["127.0.0.1"])
+    _raw_sockets()
     child = _child("--raw-setup")
     assert child.stdin is not None
     assert await _line(child) == "ready\n"
