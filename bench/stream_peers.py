@@ -37,6 +37,15 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription  # n
 from actr import Actor, Context, rpc  # noqa: E402
 from actr.transport import restrict_host_addresses  # noqa: E402
 from actr.transport.config import TransportConfig  # noqa: E402
+from actr.transport.ice import set_receive_buffer  # noqa: E402
+
+
+def _raw_sockets() -> None:
+    """Raw aiortc on loopback with the UDP receive buffer actr's sockets get."""
+    restrict_host_addresses(["127.0.0.1"])
+    set_receive_buffer(TransportConfig().udp_receive_buffer)
+
+
 
 # The same marks as an actr data channel (DC-5), so both sides queue alike.
 HIGH_WATER = TransportConfig.high_water
@@ -146,7 +155,7 @@ def _sink_on(ch: RTCDataChannel, verify: bool) -> None:
 
 async def raw_sink(verify: bool) -> None:
     """Answers one offer read from stdin, counts what comes until the peer closes."""
-    restrict_host_addresses(["127.0.0.1"])
+    _raw_sockets()
     loop = asyncio.get_running_loop()
     print("ready", flush=True)
     line = await loop.run_in_executor(None, sys.stdin.readline)
@@ -196,7 +205,7 @@ class RawPeer:
         return await asyncio.get_running_loop().run_in_executor(None, self.child.stdout.readline)
 
     async def connect(self) -> None:
-        restrict_host_addresses(["127.0.0.1"])
+        _raw_sockets()
         assert self.child.stdin is not None
         assert await self._line() == "ready\n"
         opened = asyncio.Event()
