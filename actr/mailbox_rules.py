@@ -314,41 +314,34 @@ class MailboxCore:
     ) -> tuple[int, int]:
         pending = self._keys
         limits = self.limits
+        max_messages, max_bytes = limits.max_messages, limits.max_bytes
         rows: list[MailboxRecord] = []
         taken: list[int] = []
+        seq = self._next_seq
         for i in indexes:
-            op: Enqueue = ops[i]
-            key = (op.caller, op.request_id)
+            # Unpacked once (a NamedTuple's fields are properties): the hot loop.
+            caller, request_id, priority, payload_type, envelope, now = ops[i]
+            key = (caller, request_id)
             if key in pending:
                 results[i] = _DUPLICATE_PENDING
                 continue
-            if count + 1 > limits.max_messages or size + len(op.envelope) > limits.max_bytes:
+            if count + 1 > max_messages or size + len(envelope) > max_bytes:
                 results[i] = ResourceExhausted(
                     f"mailbox full ({count} messages, {size} bytes;"
-                    f" bound {limits.max_messages} messages, {limits.max_bytes} bytes)"
+                    f" bound {max_messages} messages, {max_bytes} bytes)"
                 )
                 continue
             pending.add(key)
             count += 1
-            size += len(op.envelope)
+            size += len(envelope)
             results[i] = _QUEUED
             taken.append(i)
             # The record (attempts 0) is both the statement's row and the queue's entry.
             rows.append(
-                _Record(
-                    (
-                        self._next_seq,
-                        op.priority,
-                        op.caller,
-                        op.request_id,
-                        op.payload_type,
-                        op.envelope,
-                        0,
-                        op.now,
-                    )
-                )
+                _Record((seq, priority, caller, request_id, payload_type, envelope, 0, now))
             )
-            self._next_seq += 1
+            seq += 1
+        self._next_seq = seq
         if not rows:
             return count, size
         # A request answered within the window is not inserted (ENV-6); the common
