@@ -101,8 +101,8 @@ class Calls:
         self.pending = pending
         # Tells the node's timer of a new deadline (it re-arms if that one is earlier).
         self._deadline_added = deadline_added
-        self._routes_by_type: dict[str, ActrId] = {}
-        self._route_keys: dict[str, str] = {}  # type text -> its route's id text
+        # Type text -> its route and the route's id text (kept, not rebuilt per call).
+        self._routes_by_type: dict[str, tuple[ActrId, str]] = {}
         # X-LOCAL-1: the peer for a node of this process with that id text, if any.
         self.local: Callable[[str], Peer | None] = lambda _key: None
         self.counters: Counter[str] = Counter()  # the node's, once it sets them
@@ -120,12 +120,11 @@ class Calls:
             raise InvalidArgument(str(e)) from e
         cached = self._routes_by_type.get(target)
         if cached is not None:
-            return cached
+            return cached[0]
         candidates = await self.signaling.route_candidates(wanted, count=1)
         if not candidates:
             raise NotFound(f"no live actor of type {target}")
-        self._routes_by_type[target] = candidates[0]
-        self._route_keys[target] = id_text(candidates[0])
+        self._routes_by_type[target] = (candidates[0], id_text(candidates[0]))
         return candidates[0]
 
     def ready_peer(self, target: str | ActrId) -> Peer | None:
@@ -133,14 +132,12 @@ class Calls:
         (a node of this process first, X-LOCAL-1)."""
         if isinstance(target, ActrId):
             key = id_text(target)
+        elif (route := self._routes_by_type.get(target)) is not None:
+            key = route[1]
+        elif "@" in target:
+            key = target
         else:
-            # A type's route, its id text kept (not rebuilt and checked every call).
-            found = self._route_keys.get(target)
-            if found is None:
-                if "@" not in target:
-                    return None
-                found = target
-            key = found
+            return None
         peer = self.local(key) or self.transport.peer(key)
         return peer if peer is not None and peer.ready.is_set() else None
 
@@ -168,10 +165,9 @@ class Calls:
             raise TimedOut(f"{route_key}: no connection to {where} within {timeout:g}s") from e
 
     def forget_route(self, key: str) -> None:
-        for t, rid in list(self._routes_by_type.items()):
-            if id_text(rid) == key:
+        for t, (_, route_key) in list(self._routes_by_type.items()):
+            if route_key == key:
                 del self._routes_by_type[t]
-                self._route_keys.pop(t, None)
 
     # ---- calls ----
 
