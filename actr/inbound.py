@@ -303,9 +303,14 @@ def _envelope_text_ok(env: RpcEnvelope) -> bool:
     error or trace context: only the two required strings to look at)."""
     if type(env.route_key) is not str or type(env.request_id) is not str:
         return False
-    if env.metadata or env.HasField("error") or env.HasField("traceparent"):
+    if (
+        env.metadata
+        or env.HasField("error")
+        or env.HasField("traceparent")
+        or env.HasField("tracestate")
+    ):
         return _text_is_utf8(env)
-    return not env.HasField("tracestate") or _text_is_utf8(env)
+    return True
 
 
 def _text_is_utf8(msg: Message) -> bool:

@@ -28,17 +28,15 @@ sys.path.insert(0, str(ROOT))
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 
-from actr.transport import restrict_host_addresses  # noqa: E402
 from actr.transport.config import TransportConfig  # noqa: E402
-from actr.transport.ice import set_receive_buffer  # noqa: E402
+from actr.transport.ice import apply_process_settings  # noqa: E402
 
 
 def _raw_sockets() -> None:
-    """Raw aiortc on loopback with the same UDP receive buffer actr's sockets get:
-    with aioice's own 256 KiB a burst of one-way messages loses datagrams and SCTP
-    stalls on its retransmission timer, and the baseline would measure that."""
-    restrict_host_addresses(["127.0.0.1"])
-    set_receive_buffer(TransportConfig().udp_receive_buffer)
+    """Raw aiortc on loopback with the process settings actr's own sockets get (the
+    same UDP receive buffer: with aioice's 256 KiB a burst of small messages loses
+    datagrams and SCTP stalls on its retransmission timer)."""
+    apply_process_settings(TransportConfig(host_addresses=["127.0.0.1"]))
 
 
 PAYLOAD = b"x" * 100

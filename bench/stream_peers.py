@@ -35,16 +35,15 @@ if str(ROOT) not in sys.path:
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription  # noqa: E402
 
 from actr import Actor, Context, rpc  # noqa: E402
-from actr.transport import restrict_host_addresses  # noqa: E402
 from actr.transport.config import TransportConfig  # noqa: E402
-from actr.transport.ice import set_receive_buffer  # noqa: E402
+from actr.transport.ice import apply_process_settings  # noqa: E402
 
 
 def _raw_sockets() -> None:
-    """Raw aiortc on loopback with the UDP receive buffer actr's sockets get."""
-    restrict_host_addresses(["127.0.0.1"])
-    set_receive_buffer(TransportConfig().udp_receive_buffer)
-
+    """Raw aiortc on loopback with the process settings actr's own sockets get (the
+    same UDP receive buffer: with aioice's 256 KiB a burst of small messages loses
+    datagrams and SCTP stalls on its retransmission timer)."""
+    apply_process_settings(TransportConfig(host_addresses=["127.0.0.1"]))
 
 
 # The same marks as an actr data channel (DC-5), so both sides queue alike.
