@@ -20,9 +20,10 @@ PROTOCOL.md MBX-1..5 and ENV-6:
   database is the log, not the queue) and marks them in flight (attempts + 1) in
   the batch's transaction, HIGH before NORMAL, FIFO within (MBX-2); so a row is
   handed out only once its enqueue and its in-flight mark are committed, and a
-  batch marks all it hands out with one statement. A row a dead process left in
-  flight (``recover``) comes alone (MBX-4: it alone counts a failure if it kills
-  the process again);
+  batch marks all it hands out with one statement (rows queued in the same batch
+  with nothing older queued go in in flight: ``actr.mailbox_enqueue``). A row a
+  dead process left in flight (``recover``) comes alone (MBX-4: it alone counts a
+  failure if it kills the process again);
 - an ack deletes the row and stores its answer in the same transaction (MBX-3);
 - a failure counts towards ``max_attempts``, then the row is a dead letter; a
   duplicate of a dead letter is answered ``dead_letter_answer(envelope, reason)``,
@@ -38,10 +39,8 @@ import sqlite3
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from actr.errors import ResourceExhausted
+from actr.mailbox_enqueue import EnqueueRules
 from actr.mailbox_ops import (
-    _DUPLICATE_PENDING,
-    _QUEUED,
     Ack,
     Bury,
     Dequeue,
@@ -65,7 +64,6 @@ from actr.mailbox_store import (
     bury,
     count_rows,
     execute_rows,
-    lookup,
     next_seq,
     replay_rows,
     seq_filter,
@@ -90,7 +88,7 @@ __all__ = [
 ]
 
 
-class MailboxCore:
+class MailboxCore(EnqueueRules):
     """The mailbox's state between batches and the rules of a batch."""
 
     def __init__(self, limits: MailboxLimits, dead_letter_answer: AnswerFor) -> None:
@@ -277,16 +275,22 @@ class MailboxCore:
             if cur.rowcount:
                 queue.put_back(back.record._replace(attempts=back.record.attempts - given))
         enqueues = by_kind.get(Enqueue)
+        dequeues = by_kind.get(Dequeue, [])
+        handed: list[MailboxRecord] = []  # new rows that went in already in flight
         if enqueues:
-            count, size = self._enqueue(db, ops, enqueues, results, count, size)
+            # With nothing older queued, the rows this batch's one dequeue would take
+            # go in in flight: no UPDATE, and no entry in the ready index to add and
+            # remove (the hot path of a call to an idle actor).
+            direct = ops[dequeues[0]].limit if len(dequeues) == 1 and not queue.has_ready() else 0
+            count, size = self._enqueue(db, ops, enqueues, results, count, size, direct, handed)
         for i in by_kind.get(Prune, []):
             cur = db.execute(
                 "DELETE FROM answers WHERE answered_at < ?",
                 (ops[i].now - self.limits.dedup_window,),
             )
             results[i] = cur.rowcount
-        for i in by_kind.get(Dequeue, []):
-            taken = queue.take(db, ops[i].limit, self._suspects)
+        for i in dequeues:
+            taken = queue.take(db, ops[i].limit - len(handed), self._suspects)
             if taken:
                 marked = execute_rows(
                     db,
@@ -300,88 +304,7 @@ class MailboxCore:
                     raise RuntimeError(f"mailbox queue out of step ({marked}/{len(taken)})")
             # (seq, priority, caller, request_id, payload_type, envelope, attempts + 1,
             # accepted_at), built directly: ``_replace`` costs ~2 us a row.
-            results[i] = [_Record((*r[:6], r[6] + 1, r[7])) for r in taken]
-        return count, size
-
-    def _enqueue(
-        self,
-        db: sqlite3.Connection,
-        ops: Sequence[Any],
-        indexes: list[int],
-        results: list[Any],
-        count: int,
-        size: int,
-    ) -> tuple[int, int]:
-        pending = self._keys
-        limits = self.limits
-        max_messages, max_bytes = limits.max_messages, limits.max_bytes
-        rows: list[MailboxRecord] = []
-        taken: list[int] = []
-        seq = self._next_seq
-        for i in indexes:
-            # Unpacked once (a NamedTuple's fields are properties): the hot loop.
-            caller, request_id, priority, payload_type, envelope, now = ops[i]
-            key = (caller, request_id)
-            if key in pending:
-                results[i] = _DUPLICATE_PENDING
-                continue
-            if count + 1 > max_messages or size + len(envelope) > max_bytes:
-                results[i] = ResourceExhausted(
-                    f"mailbox full ({count} messages, {size} bytes;"
-                    f" bound {max_messages} messages, {max_bytes} bytes)"
-                )
-                continue
-            pending.add(key)
-            count += 1
-            size += len(envelope)
-            results[i] = _QUEUED
-            taken.append(i)
-            # The record (attempts 0) is both the statement's row and the queue's entry.
-            rows.append(
-                _Record((seq, priority, caller, request_id, payload_type, envelope, 0, now))
-            )
-            seq += 1
-        self._next_seq = seq
-        if not rows:
-            return count, size
-        # A request answered within the window is not inserted (ENV-6); the common
-        # case, no such duplicate, costs no lookup. Rows go in in the order given
-        # (FIFO): a VALUES list is read in order.
-        window = limits.dedup_window
-        returned: list[tuple[int]] | None = None
-        inserted = execute_rows(
-            db,
-            f"INSERT OR IGNORE INTO messages ({COLUMNS}) SELECT * FROM (VALUES ",
-            ") AS v WHERE NOT EXISTS (SELECT 1 FROM answers AS a WHERE a.caller = v.column3"
-            " AND a.request_id = v.column4 AND a.answered_at >= v.column8 - ?)",
-            rows,
-            (window,),
-        )
-        if inserted < len(rows):  # rare (below): which ones went in
-            returned = db.execute(
-                f"SELECT seq FROM messages WHERE seq >= {rows[0][0]} AND seq <= {rows[-1][0]}"
-            ).fetchall()
-        # Into the queue in memory, in seq order.
-        went_in = None if returned is None else {seq for (seq,) in returned}
-        add = self.queue.add_new
-        for record in rows:
-            if went_in is None or record[0] in went_in:
-                add(record)
-        if inserted < len(rows):
-            # Rare: some were answered within the window. (A row queued by another
-            # process cannot be the reason: the keys were reloaded when it committed,
-            # and we hold the write lock since.)
-            keys = [(ops[i].caller, ops[i].request_id) for i in taken]
-            answered = lookup(
-                db, "SELECT caller, request_id, answer, answered_at FROM answers", keys
-            )
-            for i, key in zip(taken, keys, strict=True):
-                hit = answered.get(key)
-                if hit is not None and hit[1] >= ops[i].now - window:
-                    results[i] = EnqueueResult(Outcome.DUPLICATE_ANSWERED, answer=hit[0])
-                    pending.discard(key)
-                    count -= 1
-                    size -= len(ops[i].envelope)
+            results[i] = handed + [_Record((*r[:6], r[6] + 1, r[7])) for r in taken]
         return count, size
 
     def _data_version_changed(self, db: sqlite3.Connection) -> bool:

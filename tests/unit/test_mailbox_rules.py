@@ -110,6 +110,70 @@ def test_mbx2_a_dequeue_sees_what_its_own_batch_queued(db: sqlite3.Connection) -
     assert core.commits == 1
 
 
+def flight(db: sqlite3.Connection) -> list[tuple[str, RowState, int]]:
+    rows = db.execute("SELECT request_id, state, attempts FROM messages ORDER BY seq")
+    return [(rid, RowState(state), attempts) for rid, state, attempts in rows]
+
+
+def test_mbx1_rows_a_batch_queues_and_hands_out_go_in_in_flight(db: sqlite3.Connection) -> None:
+    """Nothing older queued: the rows the batch's dequeue takes are inserted in flight
+    (attempt 1), the rest READY, and the hand-out is the same as marking them after."""
+    core = make_core(db)
+    results = core.apply(
+        db, [enq("n1"), enq("h1", priority=HIGH), enq("n2"), enq("h2", priority=HIGH), Dequeue(3)]
+    )
+    assert [(r.request_id, r.attempts) for r in results[-1]] == [("h1", 1), ("h2", 1), ("n1", 1)]
+    assert flight(db) == [
+        ("n1", RowState.IN_FLIGHT, 1),
+        ("h1", RowState.IN_FLIGHT, 1),
+        ("n2", RowState.READY, 0),
+        ("h2", RowState.IN_FLIGHT, 1),
+    ]
+    # The ready index holds only the READY row: the next take finds it by SQL too.
+    assert db.execute(
+        "SELECT request_id FROM messages INDEXED BY messages_ready WHERE state = 0"
+    ).fetchall() == [("n2",)]
+    assert [r.request_id for r in take(core, db)] == ["n2"]
+    core.apply(db, [Ack(r, b"ok", T0) for r in results[-1]])
+    assert (core.count, core.bytes) == (1, 2)
+
+
+def test_mbx2_rows_queued_before_go_first_and_new_rows_wait_ready(db: sqlite3.Connection) -> None:
+    core = make_core(db)
+    core.apply(db, [enq("old")])
+    results = core.apply(db, [enq("new"), Dequeue(1)])
+    assert [r.request_id for r in results[-1]] == ["old"]
+    assert flight(db) == [("old", RowState.IN_FLIGHT, 1), ("new", RowState.READY, 0)]
+
+
+def test_env6_a_duplicate_answered_is_not_handed_out_and_the_next_row_takes_its_place(
+    db: sqlite3.Connection,
+) -> None:
+    core = make_core(db)
+    (done,) = core.apply(db, [enq("a"), Dequeue(1)])[-1]
+    core.apply(db, [Ack(done, b"answer", T0)])
+    results = core.apply(db, [enq("a"), enq("b"), enq("c"), Dequeue(1)])
+    assert results[0].outcome is Outcome.DUPLICATE_ANSWERED
+    assert [r.request_id for r in results[-1]] == ["b"]
+    assert flight(db) == [("b", RowState.IN_FLIGHT, 1), ("c", RowState.READY, 0)]
+
+
+def test_mbx3_mbx4_a_row_inserted_in_flight_recovers_like_one_marked(tmp_path: object) -> None:
+    """Started (in the journal): a failure counts. Only taken: back with attempt 0."""
+    path = str(tmp_path) + "/m.db"
+    first = connect(path)
+    core = make_core(first)
+    ran, _ = core.apply(first, [enq("ran"), enq("ahead"), Dequeue(2)])[-1]
+    first.close()  # the process dies: "ran" had started, "ahead" had not
+
+    db = connect(path)
+    again = MailboxCore(MailboxLimits(max_attempts=3), dead_answer)
+    assert again.recover(db, T0, started={(ran.seq, ran.attempts)}) == (2, 0)
+    rows = db.execute("SELECT request_id, state, attempts, failures FROM messages ORDER BY seq")
+    assert rows.fetchall() == [("ran", 0, 1, 1), ("ahead", 0, 0, 0)]
+    db.close()
+
+
 # -- ENV-6: duplicates ------------------------------------------------------------------
 
 
@@ -414,6 +478,12 @@ def test_mbx2_env6_mbx4_any_batches_match_a_model(
                 for rec in result:
                     del ready[rec.request_id]
                     running[rec.request_id] = rec
+        # The table agrees: what runs is in flight with its attempt, the rest READY.
+        table = {rid: (RowState(s), a) for rid, s, a in flight(db)}
+        assert table == {
+            **{rid: (RowState.READY, table[rid][1]) for rid in ready},
+            **{rid: (RowState.IN_FLIGHT, rec.attempts) for rid, rec in running.items()},
+        }
         rows = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(envelope)), 0) FROM messages"
         ).fetchone()
