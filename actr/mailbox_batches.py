@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from actr.errors import ResourceExhausted
 from actr.mailbox_journal import StartJournal
@@ -257,10 +257,8 @@ class Batches:
                 if type(result) is ResourceExhausted:
                     self.counters["refused_full"] += 1
                     _deliver(sink, result)
-                else:
-                    fut = cast(asyncio.Future[Any], sink)
-                    if not fut.done():
-                        fut.set_result(result)
+                elif not sink.done():  # type: ignore[union-attr]
+                    sink.set_result(result)  # type: ignore[union-attr]
                 continue
             if sink is _push:
                 served += result

@@ -116,14 +116,9 @@ class EnqueueRules:
                 f"SELECT seq FROM messages WHERE seq >= {rows[0][0]} AND seq <= {rows[-1][0]}"
             ).fetchall()
             went_in = {seq for (seq,) in returned}
-        for record in flying:
-            if went_in is None or record[0] in went_in:
-                handed.append(record)
+        handed.extend(flying if went_in is None else [r for r in flying if r[0] in went_in])
         # Into the queue in memory, in seq order.
-        add = self.queue.add_new
-        for record in queued:
-            if went_in is None or record[0] in went_in:
-                add(record)
+        self.queue.add_new(queued if went_in is None else [r for r in queued if r[0] in went_in])
         if inserted < len(rows):
             # Rare: some were answered within the window. (A row queued by another
             # process cannot be the reason: the keys were reloaded when it committed,

@@ -65,19 +65,29 @@ class ReadyQueue:
 
     # -- rows in -------------------------------------------------------------------
 
-    def add_new(self, record: MailboxRecord) -> None:
-        """A row just queued: it has the largest seq of its priority so far."""
+    def add_new(self, records: list[MailboxRecord]) -> None:
+        """Rows just queued, in seq order: each has the largest seq of its priority so
+        far. (One call a batch: the enqueue path of every request.)"""
         if not self._known:
             return
-        p = record.priority
-        if p in self._spilled:
-            return
-        if self.rows >= self.max_rows or self.bytes + len(record.envelope) > self.max_bytes:
-            self._spilled.add(p)
-            return
-        self._by_priority.setdefault(p, deque()).append(record)
-        self.rows += 1
-        self.bytes += len(record.envelope)
+        spilled, by_priority = self._spilled, self._by_priority
+        rows, size = self.rows, self.bytes
+        max_rows, max_bytes = self.max_rows, self.max_bytes
+        for record in records:
+            p = record[1]  # priority
+            if p in spilled:
+                continue
+            n = len(record[5])  # envelope
+            if rows >= max_rows or size + n > max_bytes:
+                spilled.add(p)
+                continue
+            same = by_priority.get(p)
+            if same is None:
+                same = by_priority[p] = deque()
+            same.append(record)
+            rows += 1
+            size += n
+        self.rows, self.bytes = rows, size
 
     def put_back(self, record: MailboxRecord) -> None:
         """A row back to READY; older than any row of its priority on disk only."""

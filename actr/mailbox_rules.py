@@ -188,7 +188,11 @@ class MailboxCore(EnqueueRules):
         results: list[Any] = [None] * len(ops)
         by_kind: dict[type, list[int]] = {}
         for i, op in enumerate(ops):
-            by_kind.setdefault(type(op), []).append(i)
+            group = by_kind.get(type(op))
+            if group is None:
+                by_kind[type(op)] = [i]
+            else:
+                group.append(i)
         try:
             with transaction(db):
                 count, size = self._apply(db, ops, by_kind, results)
