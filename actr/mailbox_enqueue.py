@@ -40,7 +40,7 @@ def _split(
 ) -> tuple[list[MailboxRecord], list[MailboxRecord]]:
     """(the best ``direct`` rows as attempt 1, in the order they are handed out:
     priority, then seq; the others, in seq order)."""
-    if not direct:
+    if direct <= 0:  # a dequeue of nothing (or less) takes nothing
         return [], rows
     if all(r[1] == rows[0][1] for r in rows):
         best, rest = rows[:direct], rows[direct:]
