@@ -24,40 +24,24 @@ from actr.mailbox_rules import (
     MailboxLimits,
     Requeue,
 )
-from actr.mailbox_store import MailboxRecord, RowState, prepare
+from actr.mailbox_store import MailboxRecord, RowState
+from tests.unit.test_mailbox_rules import connect, dead_answer, flight
 
 HIGH, NORMAL = 0, 1
 T0 = 1_000_000.0
 CALLER = "1@1/a:caller:1"
 
 
-def dead_answer(envelope: bytes, reason: str) -> bytes | None:
-    return b"DEAD " + envelope
-
-
-def connect() -> sqlite3.Connection:
-    db = sqlite3.connect(":memory:", isolation_level=None)
-    prepare(db)
-    return db
-
-
 def enq(rid: str, *, priority: int = NORMAL, now: float = T0, size: int = 1) -> Enqueue:
     return Enqueue(CALLER, rid, priority, 0, rid.encode()[:1] * size, now)
 
 
-def flight(db: sqlite3.Connection) -> list[tuple[str, RowState, int]]:
-    rows = db.execute("SELECT request_id, state, attempts FROM messages ORDER BY seq")
-    return [(rid, RowState(state), attempts) for rid, state, attempts in rows]
-
-
-# -- a bug: a negative limit -------------------------------------------------------------
+# -- a dequeue of nothing ---------------------------------------------------------------
 
 
 def test_mbx2_a_dequeue_with_a_negative_limit_hands_out_nothing() -> None:
-    """``Dequeue(limit)`` with ``limit <= 0`` takes nothing (``ReadyQueue.take``: ``limit
-    <= 0``). With enqueues in the same batch and nothing older queued, ``direct`` is
-    the negative limit, and ``_split`` slices ``rows[:direct]``: all but the last rows go
-    in in flight and are handed out."""
+    """``Dequeue(limit)`` with ``limit <= 0`` takes nothing, on the in-flight insert
+    path too (enqueues in the same batch, nothing older queued): every row stays READY."""
     db = connect()
     core = MailboxCore(MailboxLimits(), dead_answer)
     core.load(db)
