@@ -213,18 +213,12 @@ class Mailbox(Batches):
         """Commits one request: await the result, which resolves after the commit;
         raises ResourceExhausted past the bound (MBX-5). A plain function returning
         the future, not a coroutine: one frame less per message on the hot path."""
-        if self._closed:
-            raise RuntimeError("mailbox is closed")
-        # ``_submit``, inline, and the tuple built without NamedTuple's __new__: the
-        # per-request path of every call and tell.
         if now is None:
             now = time.time()
+        # The tuple built without NamedTuple's __new__ (a Python-level function): the
+        # per-request path of every call and tell.
         op = _new_enqueue((caller, request_id, priority, payload_type, envelope, now))
-        fut: asyncio.Future[EnqueueResult] = self._loop.create_future()
-        self._ops.append((op, fut))
-        if not self._scheduled:
-            self._schedule()
-        return fut
+        return self._submit(op)
 
     def dequeue(
         self, limit: int = 32, *, wait: bool = False
