@@ -25,11 +25,7 @@ from actr.mailbox_rules import (
     Requeue,
 )
 from actr.mailbox_store import MailboxRecord, RowState
-from tests.unit.test_mailbox_rules import connect, dead_answer, flight
-
-HIGH, NORMAL = 0, 1
-T0 = 1_000_000.0
-CALLER = "1@1/a:caller:1"
+from tests.unit.test_mailbox_rules import CALLER, HIGH, NORMAL, T0, connect, dead_answer, flight
 
 
 def enq(rid: str, *, priority: int = NORMAL, now: float = T0, size: int = 1) -> Enqueue:
